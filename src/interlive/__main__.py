@@ -1,0 +1,5 @@
+import sys
+
+from interlive.cli import main
+
+sys.exit(main())

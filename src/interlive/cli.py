@@ -1,0 +1,112 @@
+"""The ``interlive`` command: serve, token, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from interlive.auth import DEFAULT_TTL, Role, mint_token, resolve_secret
+from interlive.config import ServerConfig, default_data_dir
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = ServerConfig(
+        host=args.host,
+        http_port=args.http_port,
+        udp_port=args.udp_port,
+        udp_bind=args.udp_bind,
+        announced_ip=args.announced_ip,
+        workers=args.workers or ServerConfig().workers,
+        data_dir=Path(args.data_dir),
+        secret=args.secret,
+        max_publish_bitrate=args.max_publish_bitrate,
+        log_level=args.log_level,
+        dev=args.dev,
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s: %(message)s")
+    from interlive.server.run import serve
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(serve(config))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        secret, _ = resolve_secret(args.secret, Path(args.data_dir), create=False)
+    except FileNotFoundError as exc:
+        print(f"interlive token: {exc}", file=sys.stderr)
+        return 2
+    print(mint_token(secret, room=args.room, identity=args.identity, role=args.role, ttl=args.ttl))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from interlive.bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interlive", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    data_dir = str(default_data_dir())
+
+    serve = sub.add_parser("serve", help="run the server on embedded defaults")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default %(default)s)")
+    serve.add_argument("--http-port", type=int, default=8080, help="HTTP port (default %(default)s)")
+    serve.add_argument("--udp-port", type=int, default=40000,
+                       help="media UDP port of worker 0; worker i uses port+i; 0 picks free ports "
+                            "(default %(default)s)")
+    serve.add_argument("--udp-bind", default="127.0.0.1",
+                       help="media bind address; bind the address peers reach, since ICE checks "
+                            "the reply's source (default %(default)s)")
+    serve.add_argument("--announced-ip", default=None,
+                       help="IP put in ICE candidates, for NAT (default: the --udp-bind address; "
+                            "127.0.0.1 when bound to 0.0.0.0)")
+    serve.add_argument("--workers", type=int, default=0, help="media worker processes (default: one per core)")
+    serve.add_argument("--data-dir", default=data_dir, help="state directory (default %(default)s)")
+    serve.add_argument("--secret", default=None,
+                       help="token secret (default: $INTERLIVE_SECRET, else DATA_DIR/secret, created)")
+    serve.add_argument("--max-publish-bitrate", type=int, default=2_500_000,
+                       help="video bitrate cap asked of publishers, bit/s (default %(default)s)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--dev", action="store_true", help="development mode")
+    serve.set_defaults(func=_serve)
+
+    token = sub.add_parser("token", help="print an access token (HS256 JWT)")
+    token.add_argument("--room", required=True)
+    token.add_argument("--identity", required=True)
+    token.add_argument("--role", default="host", choices=[r.value for r in Role])
+    token.add_argument("--ttl", type=int, default=DEFAULT_TTL, help="lifetime in seconds")
+    token.add_argument("--secret", default=None)
+    token.add_argument("--data-dir", default=data_dir)
+    token.set_defaults(func=_token)
+
+    bench = sub.add_parser("bench", help="run a benchmark and report numbers")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    fanout = bench_sub.add_parser("fanout", help="SFU fan-out: one publisher, N SRTP subscribers")
+    fanout.add_argument("--subscribers", type=int, default=100)
+    fanout.add_argument("--duration", type=float, default=10.0)
+    fanout.add_argument("--workers", type=int, default=1, help="subscriber load processes")
+    fanout.add_argument("--output", default=None, help="append the result to this markdown file")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The control process's HTTP surface: WHIP, WHEP, health, metrics, the web app.
+
+WHIP and WHEP follow RFC 9725: POST an SDP offer with a Bearer token, get
+201 Created with the answer, a Location for the session resource and an ETag
+naming its ICE session; PATCH that resource with an SDP fragment to trickle
+or restart ICE; DELETE it to leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
+from interlive.config import ServerConfig
+from interlive.server.errors import HttpError, error_response
+from interlive.server.metrics import render_metrics
+from interlive.server.workers import WorkerHandle, WorkerPool
+from interlive.worker.channel import Event, RequestError
+
+log = logging.getLogger(__name__)
+
+MAX_SDP_BYTES = 64 * 1024
+SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+
+
+@dataclass
+class SessionRecord:
+    sid: str
+    room: str
+    identity: str
+    mode: str  # "publish" (WHIP) | "subscribe" (WHEP)
+    worker: WorkerHandle
+    etag: str
+
+
+class ControlPlane:
+    def __init__(self, config: ServerConfig, pool: WorkerPool, secret: str) -> None:
+        self.config = config
+        self.pool = pool
+        self.secret = secret
+        self.sessions: dict[str, SessionRecord] = {}
+        self._etags = 0
+        pool.listeners.append(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "session_ended":
+            self.sessions.pop(event.data["sid"], None)
+
+    def authenticate(self, request: web.Request, room: str) -> AccessToken:
+        try:
+            token = verify_token(self.secret, bearer_token(request.headers.get("Authorization")))
+        except TokenError as exc:
+            raise HttpError(401, "unauthorized", str(exc)) from exc
+        if token.room != room:
+            raise HttpError(403, "forbidden", f"token is for room {token.room!r}, not {room!r}")
+        return token
+
+    def next_etag(self) -> str:
+        self._etags += 1
+        return f'"ice-{self._etags}"'
+
+
+async def _read_body(request: web.Request, content_type: str) -> str:
+    if request.content_type != content_type:
+        raise HttpError(415, "unsupported_media_type", f"Content-Type must be {content_type}")
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise HttpError(413, "too_large", f"body over {MAX_SDP_BYTES} bytes")
+    body = await request.content.read(MAX_SDP_BYTES + 1)
+    if len(body) > MAX_SDP_BYTES:
+        raise HttpError(413, "too_large", f"body over {MAX_SDP_BYTES} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(400, "bad_sdp", "body is not UTF-8") from exc
+
+
+def _plane(request: web.Request) -> ControlPlane:
+    plane: ControlPlane = request.app["plane"]
+    return plane
+
+
+async def _create(request: web.Request, mode: str, only: str | None) -> web.Response:
+    plane = _plane(request)
+    room = request.match_info["room"]
+    token = plane.authenticate(request, room)
+    if mode == "publish" and not token.grants.publish:
+        raise HttpError(403, "forbidden", f"role {token.role.value!r} may not publish")
+    if mode == "subscribe" and not token.grants.subscribe:
+        raise HttpError(403, "forbidden", f"role {token.role.value!r} may not subscribe")
+    offer = await _read_body(request, SDP)
+    worker = plane.pool.place(room)
+    result = await plane.pool.call(
+        worker, "create_session", room=room, identity=token.identity, mode=mode, offer=offer,
+        only=only,
+    )
+    sid = result["sid"]
+    etag = plane.next_etag()
+    plane.sessions[sid] = SessionRecord(sid, room, token.identity, mode, worker, etag)
+    prefix = "whip" if mode == "publish" else "whep"
+    location = f"/{prefix}/{room}/sessions/{sid}"
+    return web.Response(
+        status=201,
+        text=result["answer"],
+        content_type=SDP,
+        headers={"Location": location, "ETag": etag, "Accept-Patch": SDPFRAG},
+    )
+
+
+async def whip_post(request: web.Request) -> web.Response:
+    return await _create(request, "publish", None)
+
+
+async def whep_post(request: web.Request) -> web.Response:
+    return await _create(request, "subscribe", request.match_info.get("identity"))
+
+
+def _session(request: web.Request, mode: str) -> tuple[ControlPlane, SessionRecord]:
+    plane = _plane(request)
+    room = request.match_info["room"]
+    token = plane.authenticate(request, room)
+    record = plane.sessions.get(request.match_info["sid"])
+    if record is None or record.room != room or record.mode != mode:
+        raise HttpError(404, "not_found", "no such session")
+    if record.identity != token.identity and not token.grants.admin:
+        raise HttpError(403, "forbidden", "the session belongs to another participant")
+    return plane, record
+
+
+async def session_delete(request: web.Request) -> web.Response:
+    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    try:
+        await plane.pool.call(record.worker, "delete_session", sid=record.sid)
+    except RequestError as exc:
+        if exc.status != 404:
+            raise
+    plane.sessions.pop(record.sid, None)
+    return web.Response(status=200)
+
+
+async def session_patch(request: web.Request) -> web.Response:
+    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    fragment = await _read_body(request, SDPFRAG)
+    if_match = request.headers.get("If-Match")
+    if if_match is not None and if_match != "*" and if_match != record.etag:
+        raise HttpError(412, "precondition_failed", "ETag does not name the current ICE session")
+    result = await plane.pool.call(record.worker, "ice_restart", sid=record.sid, fragment=fragment)
+    if not result["restart"]:
+        return web.Response(status=204)
+    record.etag = plane.next_etag()
+    return web.Response(
+        status=200, text=result["fragment"], content_type=SDPFRAG, headers={"ETag": record.etag}
+    )
+
+
+async def options(request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            "Accept-Post": SDP,
+            "Accept-Patch": SDPFRAG,
+            "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+        },
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    plane = _plane(request)
+    if not plane.pool.ready:
+        return error_response(503, "starting", "media workers are not ready")
+    return web.json_response({"status": "ok", "workers": len(plane.pool.workers)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    plane = _plane(request)
+    alive = [w for w in plane.pool.workers if w.alive]
+    stats = await asyncio.gather(*(plane.pool.call(w, "stats") for w in alive))
+    extra = {"interlive_workers_alive": float(len(alive))}
+    return web.Response(text=render_metrics(stats, extra), content_type="text/plain",
+                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
+
+
+@web.middleware
+async def errors_and_cors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except HttpError as exc:
+        response = exc.response()
+    except RequestError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+    except asyncio.TimeoutError:
+        response = error_response(504, "worker_timeout", "media worker did not answer in time")
+    # WHIP/WHEP players are often served from another origin (RFC 9725 §4.6).
+    path = request.path
+    if path.startswith(("/whip/", "/whep/")):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = "Location, ETag, Accept-Patch, Link"
+    return response
+
+
+def web_root() -> Path:
+    return Path(str(resources.files("interlive") / "web"))
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(web_root() / "index.html")
+
+
+def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Application:
+    app = web.Application(middlewares=[errors_and_cors], client_max_size=MAX_SDP_BYTES * 2)
+    app["plane"] = ControlPlane(config, pool, secret)
+    app["modes"] = {"whip": "publish", "whep": "subscribe"}
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/whip/{room}", whip_post)
+    app.router.add_post("/whep/{room}", whep_post)
+    app.router.add_post("/whep/{room}/{identity}", whep_post)
+    app.router.add_delete("/{kind:whip|whep}/{room}/sessions/{sid}", session_delete)
+    app.router.add_patch("/{kind:whip|whep}/{room}/sessions/{sid}", session_patch)
+    app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
+    root = web_root()
+    if (root / "index.html").exists():
+        app.router.add_get("/", index)
+        app.router.add_static("/static/", root, show_index=False)
+    return app

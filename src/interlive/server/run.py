@@ -1,0 +1,43 @@
+"""``interlive serve``: start the media workers and the HTTP control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from interlive.auth import resolve_secret
+from interlive.config import ServerConfig
+from interlive.server.app import create_app
+from interlive.server.workers import WorkerPool
+
+log = logging.getLogger("interlive")
+
+
+async def serve(config: ServerConfig) -> None:
+    secret, source = resolve_secret(config.secret, config.data_dir, create=True)
+    pool = WorkerPool(config)
+    await pool.start()
+    app = create_app(config, pool, secret)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.http_port)
+    await site.start()
+    ports = ", ".join(str(w.port) for w in pool.workers)
+    log.info("secret: %s", source)
+    log.info("media: %d worker(s), UDP port(s) %s, announcing %s",
+             len(pool.workers), ports, config.candidate_ip())
+    log.info("listening on http://%s:%d (WHIP: POST /whip/{room}, WHEP: POST /whep/{room})",
+             config.host, config.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        await pool.stop()

@@ -1,0 +1,22 @@
+"""Counters a media worker keeps; the control process exposes them at /metrics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WorkerCounters:
+    packets_in: int = 0
+    bytes_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+    rtcp_in: int = 0
+    rtcp_out: int = 0
+    keyframe_requests: int = 0
+    #: dropped datagrams and packets by reason
+    drops: Counter[str] = field(default_factory=Counter)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.drops[reason] += n

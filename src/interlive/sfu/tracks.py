@@ -1,0 +1,336 @@
+"""Published tracks (UpTrack) and their per-subscriber copies (DownTrack).
+
+An UpTrack is what the server receives from a publisher: one SSRC, parsed
+once per packet into sequence/keyframe facts, fanned out to DownTracks. A
+DownTrack is one subscriber's view of a source: its own SSRC, payload type and
+header-extension ids, and a Forwarder that keeps its numbering contiguous when
+the source pauses or changes (mediasoup's Producer/Consumer, LiveKit's
+receiver/DownTrack). Neither knows sockets: a transport object sends.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
+from interlive.rtp import extensions as ext
+from interlive.rtp.ntp import ntp_compact
+from interlive.rtp.packet import RtpPacket, rewrite_rtp
+from interlive.rtp.rtcp import Pli, ReportBlock, RtcpPacket, SenderReport
+from interlive.rtp.seq import SequenceUnwrapper
+from interlive.sfu.forwarder import Drop, Forwarder
+from interlive.sfu.history import PacketHistory
+from interlive.sfu.keyframe import KeyframeRequester
+from interlive.sfu.metrics import WorkerCounters
+from interlive.sfu.receiver_stats import ReceiverStats
+
+#: extensions that name a stream inside its publisher's session; never forwarded
+_SESSION_SCOPED = frozenset({ext.MID, ext.RID, ext.REPAIRED_RID})
+_track_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    payload_type: int
+    mime: str  # "video/VP8"
+    clock_rate: int
+    channels: int | None = None
+    fmtp: Mapping[str, str] = field(default_factory=dict)
+    rtx_payload_type: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.mime.split("/", 1)[0].lower()
+
+
+class RtpSink(Protocol):
+    """What a track sends through: the subscriber's or publisher's transport."""
+
+    def send_rtp(self, packet: bytes) -> None: ...
+    def send_rtcp(self, packets: Sequence[RtcpPacket]) -> None: ...
+
+
+CodecMatcher = Callable[[Codec, Codec], bool]
+
+
+def same_codec(a: Codec, b: Codec) -> bool:
+    """Whether a packet of codec ``a`` can go out as codec ``b`` (no transcoding)."""
+    if a.mime.lower() != b.mime.lower() or a.clock_rate != b.clock_rate:
+        return False
+    mime = a.mime.lower()
+    if mime == "video/h264":
+        from interlive.codecs.h264 import h264_fmtp_match
+
+        return h264_fmtp_match(a.fmtp, b.fmtp)
+    if mime == "video/vp9":
+        return a.fmtp.get("profile-id", "0") == b.fmtp.get("profile-id", "0")
+    return True
+
+
+class UpTrack:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        kind: str,
+        ssrc: int,
+        codecs: Sequence[Codec],
+        extensions: Mapping[str, int],
+        upstream: RtpSink,
+        rtcp_ssrc: int,
+        counters: WorkerCounters,
+        keyframe_interval: float = 1.0,
+    ) -> None:
+        self.id = f"TR_{next(_track_ids)}"
+        self.identity = identity
+        self.kind = kind
+        self.ssrc = ssrc
+        self.codecs = {c.payload_type: c for c in codecs}
+        self.extensions = dict(extensions)
+        self.upstream = upstream
+        self.rtcp_ssrc = rtcp_ssrc
+        self.counters = counters
+        self.downtracks: list[DownTrack] = []
+        self.codec: Codec | None = None
+        self._parse_descriptor: Callable[[bytes], FrameInfo] | None = None
+        self.unwrapper = SequenceUnwrapper()
+        self.stats = ReceiverStats(codecs[0].clock_rate if codecs else 90000)
+        self.keyframes = KeyframeRequester(keyframe_interval)
+        self.keyframes_received = 0
+        self.closed = False
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "video"
+
+    def on_rtp(self, packet: RtpPacket, now: float) -> None:
+        codec = self.codecs.get(packet.payload_type)
+        if codec is None:
+            self.counters.drop("unknown_payload_type")
+            return
+        if codec is not self.codec:
+            self.codec = codec
+            self.stats.clock_rate = codec.clock_rate
+            self._parse_descriptor = descriptor_parser_for(codec.mime)
+        ext_seq = self.unwrapper.unwrap(packet.sequence_number)
+        self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
+        keyframe_start = False
+        if self._parse_descriptor is not None:
+            try:
+                info = self._parse_descriptor(packet.payload)
+            except PayloadError:
+                self.counters.drop("bad_payload_descriptor")
+                return
+            if info.is_keyframe:
+                keyframe_start = info.start_of_frame
+                if keyframe_start:
+                    self.keyframes_received += 1
+                    self.keyframes.on_keyframe()
+        for down in self.downtracks:
+            down.forward(self, packet, ext_seq, keyframe_start, now)
+
+    def request_keyframe(self, now: float) -> None:
+        if self.is_video and self.keyframes.request(now):
+            self._send_pli()
+
+    def poll(self, now: float) -> None:
+        if self.keyframes.poll(now):
+            self._send_pli()
+
+    def _send_pli(self) -> None:
+        self.counters.keyframe_requests += 1
+        self.upstream.send_rtcp([Pli(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc)])
+
+    def on_sender_report(self, report: SenderReport, now: float) -> None:
+        self.stats.on_sender_report(report.ntp_timestamp, report.rtp_timestamp, now)
+
+    def report_block(self, now: float) -> ReportBlock | None:
+        if self.stats.base_seq is None:
+            return None
+        r = self.stats.report(now)
+        return ReportBlock(
+            ssrc=self.ssrc,
+            fraction_lost=r.fraction_lost,
+            packets_lost=r.packets_lost,
+            highest_sequence=r.highest_sequence,
+            jitter=r.jitter,
+            lsr=r.lsr,
+            dlsr=r.dlsr,
+        )
+
+    def close(self) -> None:
+        self.closed = True
+        for down in list(self.downtracks):
+            down.detach()
+
+
+class DownTrack:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        kind: str,
+        mid: str,
+        ssrc: int,
+        codecs: Sequence[Codec],
+        extensions: Mapping[str, int],
+        transport: RtpSink,
+        counters: WorkerCounters,
+        match: CodecMatcher = same_codec,
+    ) -> None:
+        self.identity = identity  # the subscriber's
+        self.kind = kind
+        self.mid = mid
+        self.ssrc = ssrc
+        self.codecs = list(codecs)
+        self.extensions = dict(extensions)
+        self.transport = transport
+        self.counters = counters
+        self.match = match
+        clock_rate = self.codecs[0].clock_rate if self.codecs else 90000
+        self.forwarder = Forwarder(clock_rate, is_video=kind == "video")
+        self.history = PacketHistory()
+        self.source: UpTrack | None = None
+        self._pt_map: dict[int, int | None] = {}
+        self._ext_map: dict[int, int] = {}
+        self._passthrough: frozenset[int] = frozenset()
+        # sender statistics for SR
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self._last_ts: int | None = None
+        self._last_send_time: float | None = None
+        self._sr_sent: dict[int, float] = {}  # compact NTP of our SRs -> send time
+        # what the subscriber reports
+        self.rtt: float | None = None
+        self.fraction_lost = 0.0
+        self.packets_lost = 0
+        self.jitter = 0
+        self.keyframe_requests_received = 0
+        self.nacks_received = 0
+
+    # --- source management -------------------------------------------------
+    def accepts(self, up: UpTrack) -> bool:
+        if up.kind != self.kind:
+            return False
+        return any(self._map_codec(c) is not None for c in up.codecs.values())
+
+    def attach(self, up: UpTrack, now: float) -> None:
+        """Carry ``up`` from its next keyframe; numbering stays contiguous."""
+        if self.source is up:
+            return
+        if self.source is not None:
+            self._unlink()
+        self.source = up
+        self._pt_map = {pt: self._map_codec(c) for pt, c in up.codecs.items()}
+        self._ext_map = {}
+        for uri, pub_id in up.extensions.items():
+            sub_id = self.extensions.get(uri)
+            if sub_id is not None and uri not in _SESSION_SCOPED:
+                self._ext_map[pub_id] = sub_id
+        self._passthrough = frozenset(k for k, v in self._ext_map.items() if k == v)
+        self.forwarder.switch_source(up)
+        up.downtracks.append(self)
+        up.request_keyframe(now)
+
+    def detach(self) -> None:
+        if self.source is not None:
+            self._unlink()
+            self.source = None
+            self.forwarder.switch_source(None)
+
+    def _unlink(self) -> None:
+        assert self.source is not None
+        if self in self.source.downtracks:
+            self.source.downtracks.remove(self)
+
+    def _map_codec(self, codec: Codec) -> int | None:
+        for mine in self.codecs:
+            if self.match(codec, mine):
+                return mine.payload_type
+        return None
+
+    # --- hot path ------------------------------------------------------------
+    def forward(
+        self, up: UpTrack, packet: RtpPacket, ext_seq: int, keyframe_start: bool, now: float
+    ) -> None:
+        t = self.forwarder.translate(
+            up, ext_seq, packet.timestamp, now, keyframe_start=keyframe_start
+        )
+        if isinstance(t, Drop):
+            self.counters.drop(t.value)
+            if t is Drop.WAITING_KEYFRAME:
+                up.request_keyframe(now)
+            return
+        pt = self._pt_map.get(packet.payload_type)
+        if pt is None:
+            self.counters.drop("codec_not_negotiated")
+            return
+        exts = packet.extensions
+        if not exts or exts.keys() <= self._passthrough:
+            data = rewrite_rtp(
+                packet.data,
+                ssrc=self.ssrc,
+                sequence_number=t.sequence_number & 0xFFFF,
+                timestamp=t.timestamp,
+                payload_type=pt,
+            )
+        else:
+            data = rewrite_rtp(
+                packet.data,
+                ssrc=self.ssrc,
+                sequence_number=t.sequence_number & 0xFFFF,
+                timestamp=t.timestamp,
+                payload_type=pt,
+                extension_ids=self._ext_map,
+            )
+        self.history.store(t.sequence_number, data, now)
+        self.packets_sent += 1
+        self.octets_sent += len(packet.payload)
+        if self._last_send_time is None or t.sequence_number >= self.forwarder.last_sequence:
+            self._last_ts = t.timestamp
+            self._last_send_time = now
+        self.transport.send_rtp(data)
+
+    # --- RTCP ------------------------------------------------------------------
+    def sender_report(self, now: float, ntp_now: int) -> SenderReport | None:
+        """An SR mapping our RTP clock to the publisher's NTP clock (lip sync)."""
+        if self._last_ts is None or self._last_send_time is None:
+            return None
+        clock = self.forwarder.clock_rate
+        up = self.source
+        if up is not None and up.stats.last_sr is not None and self.forwarder.anchored_to(up):
+            # Publisher's mapping, moved to now and into our timestamp space.
+            sr_ntp, sr_rtp, arrival = up.stats.last_sr
+            elapsed = now - arrival
+            ntp = sr_ntp + int(elapsed * (1 << 32))
+            rtp = (sr_rtp + round(elapsed * clock) - self.forwarder.timestamp_offset) & 0xFFFFFFFF
+        else:
+            ntp = ntp_now
+            rtp = (self._last_ts + round((now - self._last_send_time) * clock)) & 0xFFFFFFFF
+        self._sr_sent[ntp_compact(ntp)] = now
+        if len(self._sr_sent) > 8:
+            del self._sr_sent[next(iter(self._sr_sent))]
+        return SenderReport(
+            ssrc=self.ssrc,
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp,
+            packet_count=self.packets_sent & 0xFFFFFFFF,
+            octet_count=self.octets_sent & 0xFFFFFFFF,
+            reports=[],
+        )
+
+    def on_report_block(self, block: ReportBlock, now: float) -> None:
+        self.fraction_lost = block.fraction_lost / 256.0
+        self.packets_lost = block.packets_lost
+        self.jitter = block.jitter
+        sent = self._sr_sent.get(block.lsr)
+        if block.lsr and sent is not None:
+            self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
+
+    def on_keyframe_request(self, now: float) -> None:
+        self.keyframe_requests_received += 1
+        if self.source is not None:
+            self.source.request_keyframe(now)

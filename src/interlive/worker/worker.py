@@ -1,0 +1,232 @@
+"""A media worker: one UDP port, many peer sessions, the rooms placed on it.
+
+Datagrams are routed by kind (RFC 7983): STUN by the USERNAME's local ufrag,
+everything else by the sender's address, learnt from authenticated STUN.
+Requests from the control process create, restart and end sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from interlive.rtp.ntp import ntp_from_unix
+from interlive.rtp.rtcp import is_rtcp
+from interlive.sfu.metrics import WorkerCounters
+from interlive.sfu.room import Room
+from interlive.transport.demux import DatagramKind, classify
+from interlive.transport.dtls import Certificate, DtlsEndpoint
+from interlive.transport.ice import Address, IceLiteResponder, random_ice_string, stun_username
+from interlive.worker.channel import Event, RequestError
+from interlive.worker.negotiation import Endpoint, answer_offer, answer_ice_restart
+from interlive.worker.peer import PeerSession
+
+log = logging.getLogger(__name__)
+
+
+class MediaWorker:
+    def __init__(
+        self,
+        *,
+        index: int,
+        candidate_ip: str,
+        port: int,
+        sendto: Callable[[bytes, Address], None],
+        emit: Callable[[Event], None],
+        max_publish_bitrate: int = 2_500_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.index = index
+        self.candidate_ip = candidate_ip
+        self.port = port
+        self.counters = WorkerCounters()
+        self.certificate = Certificate.generate()
+        self._ssl_context = self.certificate.make_context()
+        self._sendto_raw = sendto
+        self._emit = emit
+        self._clock = clock
+        self.max_publish_bitrate = max_publish_bitrate
+        self.rooms: dict[str, Room] = {}
+        self.sessions: dict[str, PeerSession] = {}
+        self._by_ufrag: dict[str, PeerSession] = {}
+        self._by_addr: dict[Address, PeerSession] = {}
+
+    # --- datagrams -------------------------------------------------------------
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._sendto_raw(data, addr)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        counters = self.counters
+        counters.packets_in += 1
+        counters.bytes_in += len(data)
+        now = self._clock()
+        kind = classify(data)
+        if kind is DatagramKind.RTP:
+            session = self._by_addr.get(addr)
+            if session is None:
+                counters.drop("unknown_address")
+                return
+            session.on_srtp(data, now, rtcp=is_rtcp(data))
+        elif kind is DatagramKind.STUN:
+            username = stun_username(data)
+            session = self._by_ufrag.get(username.partition(":")[0]) if username else None
+            if session is None:
+                counters.drop("stun_unknown_ufrag")
+                return
+            session.on_stun(data, addr, now)
+            if session.addr is not None and self._by_addr.get(session.addr) is not session:
+                self._by_addr[session.addr] = session
+            if addr in session.ice.addresses:
+                self._by_addr.setdefault(addr, session)
+        elif kind is DatagramKind.DTLS:
+            session = self._by_addr.get(addr)
+            if session is None:
+                counters.drop("unknown_address")
+                return
+            session.on_dtls(data, addr, now)
+            if session.closed:
+                self._forget(session)
+        else:
+            counters.drop("unknown_datagram")
+
+    def tick(self) -> None:
+        now = self._clock()
+        ntp_now = ntp_from_unix(time.time())
+        for session in list(self.sessions.values()):
+            session.tick(now, ntp_now)
+            if session.closed:
+                self._forget(session)
+
+    # --- requests ----------------------------------------------------------------
+    def handle(self, op: str, args: dict[str, Any]) -> Any:
+        method = getattr(self, f"op_{op}", None)
+        if method is None:
+            raise RequestError(400, "bad_request", f"unknown worker operation {op!r}")
+        return method(**args)
+
+    def op_create_session(
+        self, *, room: str, identity: str, mode: str, offer: str, only: str | None = None
+    ) -> dict[str, Any]:
+        ufrag, pwd = random_ice_string(8), random_ice_string(24)
+        endpoint = Endpoint(
+            ice_ufrag=ufrag,
+            ice_pwd=pwd,
+            fingerprint=self.certificate.fingerprint(),
+            candidate_ip=self.candidate_ip,
+            port=self.port,
+        )
+        answer, plan, remote_ufrag = answer_offer(offer, mode=mode, endpoint=endpoint)
+        # The nth session of the same identity and direction replaces the older one.
+        for old in list(self.sessions.values()):
+            if old.room.name == room and old.identity == identity and old.mode == mode:
+                self._end(old, "replaced")
+        now = self._clock()
+        room_obj = self.rooms.get(room)
+        if room_obj is None:
+            room_obj = self.rooms[room] = Room(room)
+        sid = secrets.token_urlsafe(12)
+        session = PeerSession(
+            sid=sid,
+            room=room_obj,
+            identity=identity,
+            mode=mode,
+            plan=plan,
+            ice=IceLiteResponder(ufrag, pwd, remote_ufrag),
+            dtls=DtlsEndpoint(
+                self._ssl_context,
+                is_server=plan.dtls_server,
+                remote_fingerprints=plan.remote_fingerprints,
+            ),
+            sendto=self.sendto,
+            counters=self.counters,
+            now=now,
+            only=only,
+            max_publish_bitrate=self.max_publish_bitrate,
+        )
+        self.sessions[sid] = session
+        self._by_ufrag[ufrag] = session
+        log.info("session %s: %s %s in room %s", sid, identity, mode, room)
+        return {"sid": sid, "answer": answer}
+
+    def op_delete_session(self, *, sid: str) -> dict[str, Any]:
+        session = self.sessions.get(sid)
+        if session is None:
+            raise RequestError(404, "not_found", "no such session")
+        self._end(session, "deleted")
+        return {}
+
+    def op_ice_restart(self, *, sid: str, fragment: str) -> dict[str, Any]:
+        session = self.sessions.get(sid)
+        if session is None:
+            raise RequestError(404, "not_found", "no such session")
+        ufrag, pwd = random_ice_string(8), random_ice_string(24)
+        endpoint = Endpoint(
+            ice_ufrag=ufrag,
+            ice_pwd=pwd,
+            fingerprint=self.certificate.fingerprint(),
+            candidate_ip=self.candidate_ip,
+            port=self.port,
+        )
+        answer, remote_ufrag = answer_ice_restart(fragment, endpoint=endpoint)
+        if answer is None:
+            return {"restart": False}  # trickled candidates only: an ICE-lite server needs none
+        self._by_ufrag.pop(session.ice.local_ufrag, None)
+        session.ice.restart(ufrag, pwd, remote_ufrag)
+        self._by_ufrag[ufrag] = session
+        return {"restart": True, "fragment": answer}
+
+    def op_stats(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "index": self.index,
+            "sessions": len(self.sessions),
+            "rooms": len(self.rooms),
+            "packets_in": c.packets_in,
+            "bytes_in": c.bytes_in,
+            "packets_out": c.packets_out,
+            "bytes_out": c.bytes_out,
+            "rtcp_in": c.rtcp_in,
+            "rtcp_out": c.rtcp_out,
+            "keyframe_requests": c.keyframe_requests,
+            "drops": dict(c.drops),
+            "cpu_seconds": time.process_time(),
+        }
+
+    def op_rooms(self) -> dict[str, Any]:
+        return {
+            name: {
+                "participants": sorted(room.identities()),
+                "tracks": [
+                    {"id": t.id, "identity": t.identity, "kind": t.kind,
+                     "codec": t.codec.mime if t.codec else None}
+                    for t in room.tracks
+                ],
+            }
+            for name, room in self.rooms.items()
+        }
+
+    # --- lifetime ------------------------------------------------------------------
+    def _end(self, session: PeerSession, reason: str) -> None:
+        session.close(reason, self._clock())
+        self._forget(session)
+
+    def _forget(self, session: PeerSession) -> None:
+        if self.sessions.pop(session.sid, None) is None:
+            return
+        self._by_ufrag.pop(session.ice.local_ufrag, None)
+        for addr in [a for a, s in self._by_addr.items() if s is session]:
+            del self._by_addr[addr]
+        room = session.room
+        if room.empty and self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+            self._emit(Event("room_finished", {"room": room.name, "worker": self.index}))
+        self._emit(
+            Event(
+                "session_ended",
+                {"sid": session.sid, "room": room.name, "identity": session.identity,
+                 "reason": session.close_reason},
+            )
+        )
