@@ -12,7 +12,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ SECRET_FILE = "secret"
 DEFAULT_TTL = 6 * 3600
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     HOST = "host"
     COHOST = "cohost"
     AUDIENCE = "audience"

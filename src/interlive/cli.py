@@ -61,23 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir = str(default_data_dir())
 
     serve = sub.add_parser("serve", help="run the server on embedded defaults")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default %(default)s)")
-    serve.add_argument("--http-port", type=int, default=8080, help="HTTP port (default %(default)s)")
-    serve.add_argument("--udp-port", type=int, default=40000,
-                       help="media UDP port of worker 0; worker i uses port+i; 0 picks free ports "
-                            "(default %(default)s)")
-    serve.add_argument("--udp-bind", default="127.0.0.1",
-                       help="media bind address; bind the address peers reach, since ICE checks "
-                            "the reply's source (default %(default)s)")
-    serve.add_argument("--announced-ip", default=None,
-                       help="IP put in ICE candidates, for NAT (default: the --udp-bind address; "
-                            "127.0.0.1 when bound to 0.0.0.0)")
-    serve.add_argument("--workers", type=int, default=0, help="media worker processes (default: one per core)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="HTTP bind address (default %(default)s)"
+    )
+    serve.add_argument(
+        "--http-port", type=int, default=8080, help="HTTP port (default %(default)s)"
+    )
+    serve.add_argument(
+        "--udp-port",
+        type=int,
+        default=40000,
+        help="media UDP port of worker 0; worker i uses port+i; 0 picks free ports "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
+        "--udp-bind",
+        default="127.0.0.1",
+        help="media bind address; bind the address peers reach, since ICE checks "
+        "the reply's source (default %(default)s)",
+    )
+    serve.add_argument(
+        "--announced-ip",
+        default=None,
+        help="IP put in ICE candidates, for NAT (default: the --udp-bind address; "
+        "127.0.0.1 when bound to 0.0.0.0)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=0, help="media worker processes (default: one per core)"
+    )
     serve.add_argument("--data-dir", default=data_dir, help="state directory (default %(default)s)")
-    serve.add_argument("--secret", default=None,
-                       help="token secret (default: $INTERLIVE_SECRET, else DATA_DIR/secret, created)")
-    serve.add_argument("--max-publish-bitrate", type=int, default=2_500_000,
-                       help="video bitrate cap asked of publishers, bit/s (default %(default)s)")
+    serve.add_argument(
+        "--secret",
+        default=None,
+        help="token secret (default: $INTERLIVE_SECRET, else DATA_DIR/secret, created)",
+    )
+    serve.add_argument(
+        "--max-publish-bitrate",
+        type=int,
+        default=2_500_000,
+        help="video bitrate cap asked of publishers, bit/s (default %(default)s)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--dev", action="store_true", help="development mode")
     serve.set_defaults(func=_serve)

@@ -93,7 +93,9 @@ async def test_subscriber_of_one_identity_and_leave(server: RunningServer) -> No
             server.base_url, ROOM, server.token(ROOM, "viewer", "audience"), identity="pub1"
         )
         frames = await sub.recv_frames("video", 10, timeout=30)
-        assert {_publisher_of(i) for f in frames[-5:] if (i := decode_frame_index(f)) is not None} == {1}
+        assert {
+            _publisher_of(i) for f in frames[-5:] if (i := decode_frame_index(f)) is not None
+        } == {1}
         # The publisher leaves: DELETE ends its session and the server says so in metrics.
         await publishers[1].close()
         deadline = asyncio.get_running_loop().time() + 10
@@ -115,14 +117,22 @@ async def test_bad_requests(server: RunningServer) -> None:
     viewer = WhipPublisher()
     with pytest.raises(ClientError) as forbidden:
         await viewer.publish(
-            server.base_url, ROOM, server.token(ROOM, "v", "audience"), audio=ToneAudioTrack(), video=None
+            server.base_url,
+            ROOM,
+            server.token(ROOM, "v", "audience"),
+            audio=ToneAudioTrack(),
+            video=None,
         )
     assert forbidden.value.status == 403
     await viewer.close()
     other_room = WhipPublisher()
     with pytest.raises(ClientError) as wrong_room:
         await other_room.publish(
-            server.base_url, ROOM, server.token("elsewhere", "x", "host"), audio=ToneAudioTrack(), video=None
+            server.base_url,
+            ROOM,
+            server.token("elsewhere", "x", "host"),
+            audio=ToneAudioTrack(),
+            video=None,
         )
     assert wrong_room.value.status == 403
     await other_room.close()

@@ -23,7 +23,12 @@ def test_round_trip_with_role_grants() -> None:
     assert claims["exp"] == 1060 and claims["sub"] == "alice" and claims["room"] == "r1"
     fresh = mint_token("s3cret", room="r1", identity="alice", role=Role.HOST)
     t = verify_token("s3cret", fresh)
-    assert (t.room, t.identity, t.role, t.grants) == ("r1", "alice", Role.HOST, Grants(True, True, True))
+    assert (t.room, t.identity, t.role, t.grants) == (
+        "r1",
+        "alice",
+        Role.HOST,
+        Grants(True, True, True),
+    )
 
 
 def test_audience_cannot_publish() -> None:
@@ -37,10 +42,15 @@ def test_audience_cannot_publish() -> None:
         mint_token("other", room="r", identity="i", role="host"),
         mint_token("k", room="r", identity="i", role="host", now=0, ttl=10),
         "not.a.jwt",
-        jwt.encode({"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40}, "k", algorithm="HS512"),
+        jwt.encode(
+            {"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40}, "k", algorithm="HS512"
+        ),
         jwt.encode({"sub": "i", "room": "r", "exp": 2**40}, "k", algorithm="HS256"),
-        jwt.encode({"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40, "role": "king"}, "k",
-                   algorithm="HS256"),
+        jwt.encode(
+            {"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40, "role": "king"},
+            "k",
+            algorithm="HS256",
+        ),
     ],
     ids=["wrong-secret", "expired", "garbage", "wrong-alg", "no-issuer", "bad-role"],
 )

@@ -98,7 +98,12 @@ async def _create(request: web.Request, mode: str, only: str | None) -> web.Resp
     offer = await _read_body(request, SDP)
     worker = plane.pool.place(room)
     result = await plane.pool.call(
-        worker, "create_session", room=room, identity=token.identity, mode=mode, offer=offer,
+        worker,
+        "create_session",
+        room=room,
+        identity=token.identity,
+        mode=mode,
+        offer=offer,
         only=only,
     )
     sid = result["sid"]
@@ -184,8 +189,12 @@ async def metrics(request: web.Request) -> web.Response:
     alive = [w for w in plane.pool.workers if w.alive]
     stats = await asyncio.gather(*(plane.pool.call(w, "stats") for w in alive))
     extra = {"interlive_workers_alive": float(len(alive))}
-    return web.Response(text=render_metrics(stats, extra), content_type="text/plain",
-                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        text=render_metrics(stats, extra),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 @web.middleware
@@ -196,7 +205,7 @@ async def errors_and_cors(request: web.Request, handler: Any) -> web.StreamRespo
         response = exc.response()
     except RequestError as exc:
         response = error_response(exc.status, exc.code, exc.message)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         response = error_response(504, "worker_timeout", "media worker did not answer in time")
     # WHIP/WHEP players are often served from another origin (RFC 9725 §4.6).
     path = request.path

@@ -47,7 +47,9 @@ def render_metrics(workers: Iterable[Mapping[str, Any]], extra: Mapping[str, flo
             )
     family("interlive_worker_cpu_seconds_total", "counter", "CPU time used by each media worker")
     for s in stats:
-        lines.append(f'interlive_worker_cpu_seconds_total{{worker="{s["index"]}"}} {s["cpu_seconds"]:.3f}')
+        lines.append(
+            f'interlive_worker_cpu_seconds_total{{worker="{s["index"]}"}} {s["cpu_seconds"]:.3f}'
+        )
     for name, value in extra.items():
         family(name, "gauge", name.replace("_", " "))
         lines.append(f"{name} {value}")

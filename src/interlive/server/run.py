@@ -27,10 +27,17 @@ async def serve(config: ServerConfig) -> None:
     await site.start()
     ports = ", ".join(str(w.port) for w in pool.workers)
     log.info("secret: %s", source)
-    log.info("media: %d worker(s), UDP port(s) %s, announcing %s",
-             len(pool.workers), ports, config.candidate_ip())
-    log.info("listening on http://%s:%d (WHIP: POST /whip/{room}, WHEP: POST /whep/{room})",
-             config.host, config.http_port)
+    log.info(
+        "media: %d worker(s), UDP port(s) %s, announcing %s",
+        len(pool.workers),
+        ports,
+        config.candidate_ip(),
+    )
+    log.info(
+        "listening on http://%s:%d (WHIP: POST /whip/{room}, WHEP: POST /whep/{room})",
+        config.host,
+        config.http_port,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

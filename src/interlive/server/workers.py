@@ -9,6 +9,7 @@ goes to the worker hosting the fewest sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -54,8 +55,15 @@ class WorkerPool:
             port = cfg.udp_port + index if cfg.udp_port else 0
             process = ctx.Process(
                 target=run_worker,
-                args=(index, cfg.udp_bind, port, cfg.candidate_ip(),
-                      cfg.max_publish_bitrate, cfg.log_level, child),
+                args=(
+                    index,
+                    cfg.udp_bind,
+                    port,
+                    cfg.candidate_ip(),
+                    cfg.max_publish_bitrate,
+                    cfg.log_level,
+                    child,
+                ),
                 name=f"interlive-worker-{index}",
                 daemon=True,
             )
@@ -101,9 +109,11 @@ class WorkerPool:
     def _on_event(self, handle: WorkerHandle, event: Event) -> None:
         if event.kind == "session_ended":
             handle.sessions = max(0, handle.sessions - 1)
-        elif event.kind == "room_finished":
-            if self.room_worker.get(event.data["room"]) == handle.index:
-                del self.room_worker[event.data["room"]]
+        elif (
+            event.kind == "room_finished"
+            and self.room_worker.get(event.data["room"]) == handle.index
+        ):
+            del self.room_worker[event.data["room"]]
         for listener in self.listeners:
             listener(event)
 
@@ -120,7 +130,10 @@ class WorkerPool:
         alive = [w for w in self.workers if w.alive]
         if not alive:
             raise RequestError(503, "worker_unavailable", "no media worker is running")
-        chosen = min(alive, key=lambda w: (w.sessions, sum(1 for i in self.room_worker.values() if i == w.index)))
+        chosen = min(
+            alive,
+            key=lambda w: (w.sessions, sum(1 for i in self.room_worker.values() if i == w.index)),
+        )
         self.room_worker[room] = chosen.index
         return chosen
 
@@ -144,10 +157,8 @@ class WorkerPool:
     async def stop(self) -> None:
         for handle in self.workers:
             if handle.alive:
-                try:
+                with contextlib.suppress(TimeoutError, RequestError, OSError):
                     await self.call(handle, "shutdown", timeout=3)
-                except (RequestError, asyncio.TimeoutError, OSError):
-                    pass
         for handle in self.workers:
             handle.process.join(timeout=3)
             if handle.process.is_alive():

@@ -17,6 +17,7 @@ the caller's scheduling (``get_timer``) and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import struct
@@ -208,10 +209,8 @@ class DtlsEndpoint:
 
     def close(self) -> None:
         if self.state is DtlsState.CONNECTED:
-            try:
+            with contextlib.suppress(SSL.Error):
                 self._ssl.shutdown()
-            except SSL.Error:
-                pass
             self._drain()
         self.state = DtlsState.CLOSED
 

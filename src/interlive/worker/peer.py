@@ -221,7 +221,9 @@ class PeerSession:
                     break
         if media is None:
             owners = [
-                m for m in self.plan.recv if any(c.payload_type == packet.payload_type for c in m.codecs)
+                m
+                for m in self.plan.recv
+                if any(c.payload_type == packet.payload_type for c in m.codecs)
             ]
             if len(owners) == 1:
                 media = owners[0]
@@ -275,7 +277,7 @@ class PeerSession:
                 for ssrc in p.sources:
                     up = self.uptracks.pop(ssrc, None)
                     if up is not None:
-                        self._published_mids.discard(self._up_mids.pop(ssrc, ''))
+                        self._published_mids.discard(self._up_mids.pop(ssrc, ""))
                         self.room.unpublish(up, now)
 
     def _on_report_blocks(self, blocks: Sequence[object], now: float) -> None:
@@ -327,10 +329,15 @@ class PeerSession:
             self._send_reports(now, ntp_now)
 
     def _send_reports(self, now: float, ntp_now: int) -> None:
-        sdes = Sdes(chunks=[SdesChunk(ssrc=self.rtcp_ssrc, items=[(SDES_CNAME, self.plan.cname.encode())])])
+        sdes = Sdes(
+            chunks=[SdesChunk(ssrc=self.rtcp_ssrc, items=[(SDES_CNAME, self.plan.cname.encode())])]
+        )
         if self.uptracks:
             blocks = [b for up in self.uptracks.values() if (b := up.report_block(now)) is not None]
-            packets: list[RtcpPacket] = [ReceiverReport(ssrc=self.rtcp_ssrc, reports=blocks[:31]), sdes]
+            packets: list[RtcpPacket] = [
+                ReceiverReport(ssrc=self.rtcp_ssrc, reports=blocks[:31]),
+                sdes,
+            ]
             video = [s for s, up in self.uptracks.items() if up.is_video]
             if video and any(m.remb for m in self.plan.recv):
                 packets.append(
@@ -339,7 +346,10 @@ class PeerSession:
             self.send_rtcp(packets)
         reports = [sr for d in self.downtracks.values() if (sr := d.sender_report(now, ntp_now))]
         if reports:
-            sdes_chunks = [SdesChunk(ssrc=sr.ssrc, items=[(SDES_CNAME, self.plan.cname.encode())]) for sr in reports]
+            sdes_chunks = [
+                SdesChunk(ssrc=sr.ssrc, items=[(SDES_CNAME, self.plan.cname.encode())])
+                for sr in reports
+            ]
             self.send_rtcp([*reports, Sdes(chunks=sdes_chunks)])
 
     # --- lifetime --------------------------------------------------------------

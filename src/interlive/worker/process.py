@@ -40,8 +40,15 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)
 
 
-def run_worker(index: int, bind: str, port: int, candidate_ip: str, max_bitrate: int,
-               log_level: str, conn: Connection) -> None:
+def run_worker(
+    index: int,
+    bind: str,
+    port: int,
+    candidate_ip: str,
+    max_bitrate: int,
+    log_level: str,
+    conn: Connection,
+) -> None:
     """Entry point of a spawned worker process."""
     logging.basicConfig(
         level=log_level.upper(), format=f"%(asctime)s worker{index} %(name)s: %(message)s"
@@ -56,8 +63,9 @@ def run_worker(index: int, bind: str, port: int, candidate_ip: str, max_bitrate:
     asyncio.run(_main(index, bind, port, candidate_ip, max_bitrate, conn))
 
 
-async def _main(index: int, bind: str, port: int, candidate_ip: str, max_bitrate: int,
-                conn: Connection) -> None:
+async def _main(
+    index: int, bind: str, port: int, candidate_ip: str, max_bitrate: int, conn: Connection
+) -> None:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)

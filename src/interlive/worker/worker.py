@@ -21,7 +21,7 @@ from interlive.transport.demux import DatagramKind, classify
 from interlive.transport.dtls import Certificate, DtlsEndpoint
 from interlive.transport.ice import Address, IceLiteResponder, random_ice_string, stun_username
 from interlive.worker.channel import Event, RequestError
-from interlive.worker.negotiation import Endpoint, answer_offer, answer_ice_restart
+from interlive.worker.negotiation import Endpoint, answer_ice_restart, answer_offer
 from interlive.worker.peer import PeerSession
 
 log = logging.getLogger(__name__)
@@ -200,8 +200,12 @@ class MediaWorker:
             name: {
                 "participants": sorted(room.identities()),
                 "tracks": [
-                    {"id": t.id, "identity": t.identity, "kind": t.kind,
-                     "codec": t.codec.mime if t.codec else None}
+                    {
+                        "id": t.id,
+                        "identity": t.identity,
+                        "kind": t.kind,
+                        "codec": t.codec.mime if t.codec else None,
+                    }
                     for t in room.tracks
                 ],
             }
@@ -226,7 +230,11 @@ class MediaWorker:
         self._emit(
             Event(
                 "session_ended",
-                {"sid": session.sid, "room": room.name, "identity": session.identity,
-                 "reason": session.close_reason},
+                {
+                    "sid": session.sid,
+                    "room": room.name,
+                    "identity": session.identity,
+                    "reason": session.close_reason,
+                },
             )
         )

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from interlive.transport.dtls import (
     AES128_CM_SHA1_80,
     Certificate,
@@ -12,8 +14,6 @@ from interlive.transport.dtls import (
     split_records,
 )
 from interlive.transport.srtp import SrtpContext, SrtpError
-
-import pytest
 
 
 def _pair(
@@ -29,7 +29,9 @@ def _pair(
     return server, client
 
 
-def _run(server: DtlsEndpoint, client: DtlsEndpoint, drop_first_server_flight: bool = False) -> None:
+def _run(
+    server: DtlsEndpoint, client: DtlsEndpoint, drop_first_server_flight: bool = False
+) -> None:
     client.start(0.0)
     now = 0.0
     dropped = False

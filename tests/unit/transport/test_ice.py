@@ -8,7 +8,9 @@ from interlive.transport.ice import IceEvent, IceLiteResponder, StunError, stun_
 ADDR = ("192.0.2.2", 5000)
 
 
-def _request(username: str, pwd: str, *, use_candidate: bool = False, controlled: bool = False) -> bytes:
+def _request(
+    username: str, pwd: str, *, use_candidate: bool = False, controlled: bool = False
+) -> bytes:
     m = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
     m.attributes["USERNAME"] = username
     m.attributes["PRIORITY"] = 1
@@ -31,7 +33,9 @@ def test_answers_and_nominates() -> None:
     assert response.attributes["XOR-MAPPED-ADDRESS"] == ADDR
     assert "FINGERPRINT" in response.attributes
     assert response.check_message_integrity(b"serverpassword0123456789")
-    r = ice.handle_request(_request("srv1:cli1", "serverpassword0123456789", use_candidate=True), ADDR, 2.0)
+    r = ice.handle_request(
+        _request("srv1:cli1", "serverpassword0123456789", use_candidate=True), ADDR, 2.0
+    )
     assert r.event is IceEvent.NOMINATED and ice.selected == ADDR
     assert not ice.consent_expired(31.0) and ice.consent_expired(32.1)
 

@@ -1,0 +1,193 @@
+"""UpTrack -> DownTrack forwarding, in memory: what a subscriber gets on the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from interlive.rtp import extensions as ext
+from interlive.rtp.packet import RtpPacket
+from interlive.rtp.rtcp import Pli, ReportBlock, RtcpPacket, SenderReport
+from interlive.sfu.metrics import WorkerCounters
+from interlive.sfu.room import Room, Subscription
+from interlive.sfu.tracks import Codec, DownTrack, UpTrack
+
+VP8_PUB = Codec(96, "video/VP8", 90000)
+VP8_SUB = Codec(100, "video/VP8", 90000)
+H264_SUB = Codec(
+    102, "video/H264", 90000, fmtp={"packetization-mode": "1", "profile-level-id": "42e01f"}
+)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.rtp: list[RtpPacket] = []
+        self.rtcp: list[RtcpPacket] = []
+
+    def send_rtp(self, packet: bytes) -> None:
+        self.rtp.append(RtpPacket.parse(packet))
+
+    def send_rtcp(self, packets: Sequence[RtcpPacket]) -> None:
+        self.rtcp.extend(packets)
+
+
+def vp8(
+    seq: int, ts: int, *, key: bool, start: bool = True, exts: dict[int, bytes] | None = None
+) -> RtpPacket:
+    descriptor = bytes([0x10 if start else 0x00])  # S bit, partition 0
+    header = bytes([0x00 if key else 0x01, 0, 0])  # P bit 0 = keyframe
+    raw = bytes(
+        RtpPacket(
+            payload_type=96,
+            sequence_number=seq,
+            timestamp=ts,
+            ssrc=1111,
+            extension_profile=0xBEDE if exts else None,
+            extensions=exts,
+            payload=descriptor + header + b"frame",
+        )
+    )
+    return RtpPacket.parse(raw)
+
+
+def make(
+    counters: WorkerCounters, pub_sink: Sink, sub_sink: Sink, sub_codecs: list[Codec] | None = None
+) -> tuple[UpTrack, DownTrack]:
+    up = UpTrack(
+        identity="alice",
+        kind="video",
+        ssrc=1111,
+        codecs=[VP8_PUB],
+        extensions={ext.ABS_SEND_TIME: 3, ext.MID: 4, ext.TOFFSET: 5},
+        upstream=pub_sink,
+        rtcp_ssrc=9,
+        counters=counters,
+    )
+    down = DownTrack(
+        identity="bob",
+        kind="video",
+        mid="1",
+        ssrc=2222,
+        codecs=sub_codecs or [VP8_SUB],
+        extensions={ext.ABS_SEND_TIME: 7, ext.MID: 1},
+        transport=sub_sink,
+        counters=counters,
+    )
+    return up, down
+
+
+def test_subscriber_gets_its_own_ssrc_pt_and_extension_ids_from_a_keyframe_on() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, down = make(counters, pub, sub)
+    down.attach(up, 0.0)
+    assert [type(p) for p in pub.rtcp] == [Pli]  # joining asks for a keyframe
+    exts = {3: b"\x01\x02\x03", 4: b"0", 5: b"\x00\x00\x01"}
+    up.on_rtp(vp8(500, 9000, key=False, exts=exts), 0.01)
+    assert sub.rtp == [] and counters.drops["waiting_keyframe"] == 1
+    up.on_rtp(vp8(501, 12000, key=True, exts=exts), 0.02)
+    up.on_rtp(vp8(502, 12000, key=False, start=False, exts=exts), 0.03)
+    assert [(p.ssrc, p.payload_type) for p in sub.rtp] == [(2222, 100), (2222, 100)]
+    first, second = sub.rtp
+    assert second.sequence_number == (first.sequence_number + 1) & 0xFFFF
+    assert first.timestamp == 12000 and second.timestamp == 12000
+    # abs-send-time moves to the subscriber's id 7; the publisher's MID and the
+    # unnegotiated toffset never leak to the subscriber
+    assert first.extensions == {7: b"\x01\x02\x03"}
+    assert first.payload == vp8(501, 0, key=True).payload
+    assert len(pub.rtcp) == 1  # the waiting drop's request was coalesced
+
+
+def test_codec_mismatch_is_not_attachable() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, down = make(counters, pub, sub, sub_codecs=[H264_SUB])
+    assert not down.accepts(up)
+
+
+def test_subscriber_pli_reaches_publisher_through_the_throttle() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, down = make(counters, pub, sub)
+    down.attach(up, 0.0)
+    for i in range(10):
+        down.on_keyframe_request(0.1 + i * 0.01)
+    assert sum(isinstance(p, Pli) for p in pub.rtcp) == 1
+    up.poll(1.0)
+    assert sum(isinstance(p, Pli) for p in pub.rtcp) == 2
+
+
+def test_source_switch_keeps_the_subscriber_stream_contiguous() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    room = Room("r")
+    up1, down = make(counters, pub, sub)
+    up2 = UpTrack(
+        identity="carol",
+        kind="video",
+        ssrc=3333,
+        codecs=[VP8_PUB],
+        extensions={},
+        upstream=pub,
+        rtcp_ssrc=9,
+        counters=counters,
+    )
+    room.publish(up1, 0.0)
+    subscription = Subscription("bob", [down])
+    room.subscribe(subscription, 0.0)
+    assert down.source is up1
+    up1.on_rtp(vp8(10, 1000, key=True), 0.1)
+    up1.on_rtp(vp8(11, 4000, key=False), 0.133)
+    room.publish(up2, 0.2)
+    assert down.source is up1  # the only slot is taken
+    room.unpublish(up1, 0.3)
+    assert down.source is up2  # the slot switches without renegotiation
+    up2.on_rtp(vp8(60000, 777, key=False), 0.4)  # not a keyframe: waits
+    up2.on_rtp(vp8(60001, 3000, key=True), 0.5)
+    seqs = [p.sequence_number for p in sub.rtp]
+    assert seqs == [seqs[0], (seqs[0] + 1) & 0xFFFF, (seqs[0] + 2) & 0xFFFF]
+    # timestamp advanced by the 0.367 s between the last packet of up1 and the first of up2
+    assert sub.rtp[2].timestamp == (4000 + round(0.367 * 90000)) & 0xFFFFFFFF
+
+
+def test_own_tracks_are_never_sent_back() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    room = Room("r")
+    up, down = make(counters, pub, sub)
+    room.subscribe(Subscription("alice", [down]), 0.0)
+    room.publish(up, 0.0)
+    assert down.source is None
+
+
+def test_sender_report_maps_to_the_publishers_ntp_clock() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, down = make(counters, pub, sub)
+    down.attach(up, 0.0)
+    up.on_rtp(vp8(1, 90000, key=True), 1.0)
+    ntp = 1000 << 32
+    up.on_sender_report(
+        SenderReport(
+            ssrc=1111,
+            ntp_timestamp=ntp,
+            rtp_timestamp=90000,
+            packet_count=1,
+            octet_count=10,
+            reports=[],
+        ),
+        1.0,
+    )
+    sr = down.sender_report(1.5, ntp_now=0)
+    assert sr is not None and sr.ssrc == 2222 and sr.packet_count == 1
+    assert sr.ntp_timestamp == ntp + (1 << 31)  # 0.5 s later
+    assert sr.rtp_timestamp == 90000 + 45000
+    # the subscriber's RR echoes our SR: RTT = now - sent - DLSR
+    lsr = (sr.ntp_timestamp >> 16) & 0xFFFFFFFF
+    down.on_report_block(
+        ReportBlock(
+            ssrc=2222,
+            fraction_lost=64,
+            packets_lost=3,
+            highest_sequence=5,
+            jitter=10,
+            lsr=lsr,
+            dlsr=65536 // 10,
+        ),
+        1.75,
+    )
+    assert down.rtt is not None and abs(down.rtt - 0.15) < 1e-3
+    assert down.fraction_lost == 0.25
