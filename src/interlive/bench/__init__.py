@@ -1,1 +1,23 @@
-"""bench"""
+"""Benchmarks run by ``interlive bench``: synthetic WebRTC load against a real server.
+
+``fanout`` (:mod:`interlive.bench.fanout`): one publisher, N SRTP subscribers;
+forwarded packets per second and per worker CPU-second, SFU-added latency,
+added loss and the machine's loopback ``sendto`` ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["run_bench"]
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Dispatch ``interlive bench <name>``; returns the process exit status."""
+    if args.bench == "fanout":
+        from interlive.bench.fanout import main
+
+        return main(args)
+    print(f"interlive bench: unknown benchmark {args.bench!r}", file=sys.stderr)
+    return 2

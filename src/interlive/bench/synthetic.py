@@ -748,6 +748,8 @@ class SyntheticPublisher(SyntheticPeer):
 _FIXED = struct.Struct("!BBHII")
 _U16 = struct.Struct("!H")
 _STAMP = struct.Struct("!q")
+#: at most one keyframe request per this many nanoseconds while waiting for a keyframe
+PLI_INTERVAL_NS = 500_000_000
 
 
 class SyntheticSubscriber(SyntheticPeer):
@@ -774,6 +776,8 @@ class SyntheticSubscriber(SyntheticPeer):
         self.srtp_errors = 0
         self.pre_keyframe = 0
         self.rtcp_received = 0
+        self.plis_sent = 0
+        self._last_pli_ns = -PLI_INTERVAL_NS
         self.rtcp_ssrc = random.randrange(1, 1 << 32)
         self._unprotect: Callable[[bytes], bytes] | None = None
         self._last_sr: dict[int, tuple[int, float]] = {}  # ssrc -> (compact NTP, arrival)
@@ -820,7 +824,7 @@ class SyntheticSubscriber(SyntheticPeer):
         stream = self.streams.get(ssrc)
         if stream is None:
             if video and not is_vp8_keyframe_start(plain, offset):
-                self.pre_keyframe += 1
+                self._before_keyframe(ssrc, now_ns)
                 return
             self.streams[ssrc] = StreamCounter(seq, video)
         else:
@@ -830,6 +834,16 @@ class SyntheticSubscriber(SyntheticPeer):
         if recorder.active:
             sent = _STAMP.unpack_from(plain, stamp_offset(plain, offset, video))[0]
             recorder.samples.append((now_ns - sent) // 1000)
+
+    def _before_keyframe(self, ssrc: int, now_ns: int) -> None:
+        """Video that starts mid-GOP: ask for a keyframe, as a browser's decoder would."""
+        self.pre_keyframe += 1
+        srtp = self._srtp
+        if srtp is not None and now_ns - self._last_pli_ns >= PLI_INTERVAL_NS:
+            self._last_pli_ns = now_ns
+            self.plis_sent += 1
+            packet = serialize_rtcp([Pli(sender_ssrc=self.rtcp_ssrc, media_ssrc=ssrc)])
+            self.send(srtp.protect_rtcp(packet))
 
     def _on_rtcp(self, data: bytes) -> None:
         srtp, loop = self._srtp, self._loop

@@ -100,6 +100,16 @@ class Certificate:
         return ctx
 
 
+#: FFmpeg's WHIP muxer (8.x) signs with a self-generated P-224 key, a curve the
+#: OpenSSL bundled with cryptography (4.x) refuses in every role: it cannot be
+#: allowed from here, so the failure says what to do.
+WRONG_CURVE_HINT = (
+    " (the peer's certificate uses an elliptic curve OpenSSL refuses, such as the P-224 key"
+    " FFmpeg's whip muxer generates: give FFmpeg a P-256 certificate with"
+    " -cert_file/-key_file; see docs/whip-whep.md)"
+)
+
+
 def certificate_fingerprint(cert: x509.Certificate, algorithm: str) -> str:
     digest = cert.fingerprint(_DIGESTS[algorithm]).hex().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
@@ -236,7 +246,9 @@ class DtlsEndpoint:
                 return
             except SSL.Error as exc:
                 self._drain()  # the alert, if OpenSSL wrote one
-                self._fail(f"DTLS handshake failed: {_describe(exc)}")
+                reason = _describe(exc)
+                hint = WRONG_CURVE_HINT if "wrong curve" in reason else ""
+                self._fail(f"DTLS handshake failed: {reason}{hint}")
                 return
             self._drain()
             self._on_handshake_done()

@@ -114,25 +114,21 @@ class WhxClient {
     this.onState("negotiated");
   }
 
-  // Leaves: close the peer and DELETE the session resource, if there is one.
+  // Leaves: DELETE the session resource, if there is one, then close the
+  // peer (closing first would end the session under the DELETE's feet).
   // Reports "stopped" unless `quiet` (cleaning up after an error).
   async stop({ quiet = false } = {}) {
     const location = this.location;
     this.location = null;
-    this.pc.close();
-    const report = () => {
-      if (!quiet) this.onState("stopped");
-    };
-    if (location) {
-      try {
+    try {
+      if (location) {
         const response = await fetch(location, { method: "DELETE", headers: this.headers() });
         if (!response.ok && response.status !== 404) throw await errorFrom(response);
         await response.arrayBuffer(); // read to the end, so the request completes
-      } finally {
-        report();
       }
-    } else {
-      report();
+    } finally {
+      this.pc.close();
+      if (!quiet) this.onState("stopped");
     }
   }
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from interlive.rtp.types import Ssrc
 from interlive.sdp import (
     Candidate,
     Capabilities,
@@ -21,6 +22,7 @@ from interlive.sdp import (
     SdpError,
     SendStream,
     SessionDescription,
+    Want,
     build_answer,
     build_sdpfrag,
     default_capabilities,
@@ -89,7 +91,7 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
     if mode not in ("publish", "subscribe"):
         raise RequestError(400, "bad_request", f"unknown mode {mode!r}")
     caps = server_capabilities()
-    want = "recv" if mode == "publish" else "send"
+    want: Want = "recv" if mode == "publish" else "send"
     answers: list[MediaAnswer] = []
     recv: list[RecvMedia] = []
     send: list[SendMedia] = []
@@ -136,7 +138,7 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
                     negotiated,
                     [
                         SendStream(
-                            ssrc=ssrc,
+                            ssrc=Ssrc(ssrc),
                             rtx_ssrc=None,
                             cname=cname,
                             stream_id=stream_id,
@@ -183,7 +185,7 @@ def _offer_ssrcs(media: MediaSection) -> tuple[set[int], set[int]]:
     for group in media.ssrc_groups:
         if group.semantics.upper() == "FID" and len(group.ssrcs) == 2:
             rtx.add(group.ssrcs[1])
-    return set(media.ssrcs) - rtx, rtx
+    return {int(s) for s in media.ssrcs} - rtx, rtx
 
 
 def _candidate(endpoint: Endpoint) -> Candidate:

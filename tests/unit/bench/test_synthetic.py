@@ -7,6 +7,7 @@ time passed in, so retransmission after loss is tested exactly.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 
@@ -302,7 +303,7 @@ def test_video_frames_look_like_vp8() -> None:
             seqs.append(parsed.sequence_number)
     assert keyframes == 1
     assert total * 8 / 2.0 == pytest.approx(600_000, rel=0.02)
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
     video.request_keyframe()
     first = RtpPacket.parse(bytes(video.next_frame(now_ns=0)[0].data))
     assert parse_vp8(first.payload).is_keyframe

@@ -1,0 +1,1 @@
+"""Tests of interlive.sdp: parsing, validation, negotiation, answers, sdpfrag."""
