@@ -141,7 +141,7 @@ def _stop(server: RunningServer) -> None:
 
 
 def _start(tmp: Path, workers: int, log_level: str, extra_args: list[str]) -> RunningServer:
-    secret = secrets.token_urlsafe(24)
+    secret = secrets.token_hex(24)
     data_dir = tmp / "data"
     data_dir.mkdir(exist_ok=True)
     port = free_tcp_port()
@@ -153,7 +153,7 @@ def _start(tmp: Path, workers: int, log_level: str, extra_args: list[str]) -> Ru
         "--udp-port", "0",
         "--workers", str(workers),
         "--data-dir", str(data_dir),
-        "--secret", secret,
+        f"--secret={secret}",
         "--log-level", log_level,
         *extra_args,
     ]  # fmt: skip

@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -143,6 +144,12 @@ class FanoutResult:
     def out_per_cpu_second(self) -> float | None:
         cores = self.worker_cores
         return self.server_out_pps / cores if cores > 0 else None
+
+    @property
+    def other_cpu(self) -> float:
+        """Cores used by everything else on the machine during the window."""
+        ours = self.worker_cores + (self.control_cpu or 0.0) + self.loadgen_cpu
+        return max(0.0, self.machine_busy * self.machine.nproc - ours)
 
     @property
     def loss(self) -> float | None:
@@ -282,26 +289,37 @@ class LoadProcess:
         self.result: asyncio.Future[WindowResult] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._loop = loop
-        loop.add_reader(parent.fileno(), self._on_readable)
+        # A thread blocks on the pipe: add_reader would make it non-blocking, and a
+        # multi-megabyte WindowResult must be read whole.
+        self._reader = threading.Thread(
+            target=self._read, name=f"load-{spec.index}-reader", daemon=True
+        )
+        self._reader.start()
 
-    def _on_readable(self) -> None:
-        try:
-            while self.conn.poll():
+    def _read(self) -> None:
+        while True:
+            try:
                 message: Any = self.conn.recv()
-                if isinstance(message, Progress):
-                    self.progress = message
-                    self.reported = True
-                elif isinstance(message, WindowResult) and not self.result.done():
-                    self.result.set_result(message)
-                elif isinstance(message, Closed) and not self.closed.done():
-                    self.closed.set_result(None)
-        except (EOFError, OSError):
-            self._gone()
+            except (EOFError, OSError):
+                with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                    self._loop.call_soon_threadsafe(self._gone)
+                return
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._on_message, message)
+            if isinstance(message, Closed):
+                return
+
+    def _on_message(self, message: object) -> None:
+        if isinstance(message, Progress):
+            self.progress = message
+            self.reported = True
+        elif isinstance(message, WindowResult) and not self.result.done():
+            self.result.set_result(message)
+        elif isinstance(message, Closed) and not self.closed.done():
+            self.closed.set_result(None)
 
     def _gone(self) -> None:
         self.dead = True
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_reader(self.conn.fileno())
         error = BenchError(f"load process {self.spec.index} exited ({self.process.exitcode})")
         if not self.result.done():
             self.result.set_exception(error)
@@ -312,17 +330,18 @@ class LoadProcess:
         if not self.dead:
             try:
                 self.conn.send(command)
-            except (OSError, BrokenPipeError):
-                self._gone()
+            except OSError:
+                self.dead = True
 
     def stop(self) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._loop.remove_reader(self.conn.fileno())
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout=5)
+        self._reader.join(timeout=1)
         self.conn.close()
+        if self.result.done() and not self.result.cancelled():
+            self.result.exception()  # retrieved: the run already reported what went wrong
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -591,7 +610,8 @@ def format_notes(r: FanoutResult) -> str:
         f"- Server: {c.server_workers} media worker(s), CPU per worker "
         + ", ".join(f"#{w} {_pct(v, 0)}" for w, v in r.worker_cpu.items())
         + f"; control process {control}. Whole machine busy {_pct(r.machine_busy, 0)} of "
-        f"{r.machine.nproc} cores.",
+        f"{r.machine.nproc} cores, of which other processes (not this benchmark) used "
+        f"{_pct(r.other_cpu, 0)} of one core.",
         f"- The load generator ({len(_split(c.subscribers, c.load_processes))} subscriber "
         f"process(es) plus the publisher) runs on the same {r.machine.nproc} cores as the server "
         f"and used {_pct(r.loadgen_cpu, 0)} of one core: the server's figures are what it "

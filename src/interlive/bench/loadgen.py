@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -213,16 +214,21 @@ async def _main(spec: LoadSpec, conn: Connection) -> None:
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
 
-    def on_command() -> None:
+    # A thread blocks on the pipe: the event loop's add_reader would make the pipe
+    # non-blocking, and a large WindowResult could then fail half-sent.
+    def read_commands() -> None:
         try:
-            while conn.poll():
-                commands.put_nowait(str(conn.recv()))
+            while True:
+                command = str(conn.recv())
+                loop.call_soon_threadsafe(commands.put_nowait, command)
+                if command == "close":
+                    return
         except (EOFError, OSError):  # the parent is gone
-            loop.remove_reader(conn.fileno())
-            commands.put_nowait("close")
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(commands.put_nowait, "close")
 
+    threading.Thread(target=read_commands, name="commands", daemon=True).start()
     load = _Load(spec, conn)
-    loop.add_reader(conn.fileno(), on_command)
     timeout = aiohttp.ClientTimeout(total=spec.connect_timeout)
     connector = aiohttp.TCPConnector(limit=spec.concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
@@ -252,7 +258,5 @@ async def _main(spec: LoadSpec, conn: Connection) -> None:
                 task.cancel()
             await asyncio.gather(reporter, *connecting, return_exceptions=True)
             await load.close(http)
-            with contextlib.suppress(OSError):
-                loop.remove_reader(conn.fileno())
             with contextlib.suppress(OSError, BrokenPipeError):
                 conn.send(Closed(spec.index))

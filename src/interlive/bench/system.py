@@ -150,7 +150,7 @@ class Metrics:
             if brace:
                 for part in _split_labels(rest.rstrip("}")):
                     key, _, raw = part.partition("=")
-                    labels.append((key.strip(), raw.strip().strip('"')))
+                    labels.append((key.strip(), _unquote(raw.strip())))
             try:
                 number = float(value)
             except ValueError:
@@ -167,6 +167,20 @@ class Metrics:
             key = dict(labels).get(label, "")
             out[key] = out.get(key, 0.0) + value
         return out
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    out = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "")
+            out.append("\n" if escaped == "n" else escaped)
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _split_labels(text: str) -> list[str]:

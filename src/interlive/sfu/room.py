@@ -55,11 +55,16 @@ class Room:
             sub.fill(self.tracks, now)
 
     def unpublish(self, up: UpTrack, now: float) -> None:
+        """The track ended: its slots switch to another track, or say goodbye (RTCP BYE)."""
         if up in self.tracks:
             self.tracks.remove(up)
+        orphaned = list(up.downtracks)
         up.close()
         for sub in self.subscriptions:
             sub.fill(self.tracks, now)
+        for down in orphaned:
+            if down.source is None:
+                down.say_goodbye()
 
     def subscribe(self, sub: Subscription, now: float) -> None:
         self.subscriptions.append(sub)

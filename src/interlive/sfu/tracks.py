@@ -19,7 +19,7 @@ from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_pars
 from interlive.rtp import extensions as ext
 from interlive.rtp.ntp import ntp_compact
 from interlive.rtp.packet import RtpPacket, rewrite_rtp
-from interlive.rtp.rtcp import Pli, ReportBlock, RtcpPacket, SenderReport
+from interlive.rtp.rtcp import Bye, Pli, ReportBlock, RtcpPacket, SenderReport
 from interlive.rtp.seq import SequenceUnwrapper
 from interlive.sfu.forwarder import Drop, Forwarder
 from interlive.sfu.history import PacketHistory
@@ -329,6 +329,10 @@ class DownTrack:
         sent = self._sr_sent.get(block.lsr)
         if block.lsr and sent is not None:
             self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
+
+    def say_goodbye(self) -> None:
+        """Tell the subscriber this stream stopped (RFC 3550 §6.6); it may resume later."""
+        self.transport.send_rtcp([Bye(sources=[self.ssrc], reason=b"source left")])
 
     def on_keyframe_request(self, now: float) -> None:
         self.keyframe_requests_received += 1

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from interlive.rtp import extensions as ext
 from interlive.rtp.packet import RtpPacket
-from interlive.rtp.rtcp import Pli, ReportBlock, RtcpPacket, SenderReport
+from interlive.rtp.rtcp import Bye, Pli, ReportBlock, RtcpPacket, SenderReport
 from interlive.sfu.metrics import WorkerCounters
 from interlive.sfu.room import Room, Subscription
 from interlive.sfu.tracks import Codec, DownTrack, UpTrack
@@ -137,12 +137,25 @@ def test_source_switch_keeps_the_subscriber_stream_contiguous() -> None:
     assert down.source is up1  # the only slot is taken
     room.unpublish(up1, 0.3)
     assert down.source is up2  # the slot switches without renegotiation
+    assert not any(isinstance(p, Bye) for p in sub.rtcp)
     up2.on_rtp(vp8(60000, 777, key=False), 0.4)  # not a keyframe: waits
     up2.on_rtp(vp8(60001, 3000, key=True), 0.5)
     seqs = [p.sequence_number for p in sub.rtp]
     assert seqs == [seqs[0], (seqs[0] + 1) & 0xFFFF, (seqs[0] + 2) & 0xFFFF]
     # timestamp advanced by the 0.367 s between the last packet of up1 and the first of up2
     assert sub.rtp[2].timestamp == (4000 + round(0.367 * 90000)) & 0xFFFFFFFF
+
+
+def test_subscriber_is_told_when_its_source_leaves_with_no_replacement() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    room = Room("r")
+    up, down = make(counters, pub, sub)
+    room.publish(up, 0.0)
+    room.subscribe(Subscription("bob", [down]), 0.0)
+    room.unpublish(up, 1.0)
+    assert down.source is None and up.downtracks == []
+    byes = [p for p in sub.rtcp if isinstance(p, Bye)]
+    assert len(byes) == 1 and byes[0].sources == [2222]
 
 
 def test_own_tracks_are_never_sent_back() -> None:
