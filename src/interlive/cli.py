@@ -35,7 +35,11 @@ def _serve(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        logging.getLogger("interlive").error("cannot serve: %s", exc)
+        return 1
     return 0
 
 
@@ -93,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--secret",
         default=None,
-        help="token secret (default: $INTERLIVE_SECRET, else DATA_DIR/secret, created)",
+        help="token secret (default: $INTERLIVE_SECRET, else DATA_DIR/secret, created); "
+        "write --secret=VALUE when VALUE starts with '-'",
     )
     serve.add_argument(
         "--max-publish-bitrate",

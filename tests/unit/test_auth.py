@@ -15,14 +15,18 @@ from interlive.auth import (
     verify_token,
 )
 
+KEY = "k" * 32
+OTHER = "o" * 32
+S3CRET = "s" * 32
+
 
 def test_round_trip_with_role_grants() -> None:
-    token = mint_token("s3cret", room="r1", identity="alice", role="cohost", now=1000, ttl=60)
-    claims = jwt.decode(token, "s3cret", algorithms=["HS256"], options={"verify_exp": False})
+    token = mint_token(S3CRET, room="r1", identity="alice", role="cohost", now=1000, ttl=60)
+    claims = jwt.decode(token, S3CRET, algorithms=["HS256"], options={"verify_exp": False})
     assert claims["grants"] == {"publish": True, "subscribe": True, "admin": False}
     assert claims["exp"] == 1060 and claims["sub"] == "alice" and claims["room"] == "r1"
-    fresh = mint_token("s3cret", room="r1", identity="alice", role=Role.HOST)
-    t = verify_token("s3cret", fresh)
+    fresh = mint_token(S3CRET, room="r1", identity="alice", role=Role.HOST)
+    t = verify_token(S3CRET, fresh)
     assert (t.room, t.identity, t.role, t.grants) == (
         "r1",
         "alice",
@@ -32,23 +36,23 @@ def test_round_trip_with_role_grants() -> None:
 
 
 def test_audience_cannot_publish() -> None:
-    t = verify_token("k", mint_token("k", room="r", identity="v", role="audience"))
+    t = verify_token(KEY, mint_token(KEY, room="r", identity="v", role="audience"))
     assert t.grants == Grants(publish=False, subscribe=True, admin=False)
 
 
 @pytest.mark.parametrize(
     "token",
     [
-        mint_token("other", room="r", identity="i", role="host"),
-        mint_token("k", room="r", identity="i", role="host", now=0, ttl=10),
+        mint_token(OTHER, room="r", identity="i", role="host"),
+        mint_token(KEY, room="r", identity="i", role="host", now=0, ttl=10),
         "not.a.jwt",
         jwt.encode(
-            {"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40}, "k", algorithm="HS512"
+            {"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40}, KEY * 2, algorithm="HS512"
         ),
-        jwt.encode({"sub": "i", "room": "r", "exp": 2**40}, "k", algorithm="HS256"),
+        jwt.encode({"sub": "i", "room": "r", "exp": 2**40}, KEY, algorithm="HS256"),
         jwt.encode(
             {"sub": "i", "room": "r", "iss": "interlive", "exp": 2**40, "role": "king"},
-            "k",
+            KEY,
             algorithm="HS256",
         ),
     ],
@@ -56,7 +60,7 @@ def test_audience_cannot_publish() -> None:
 )
 def test_rejected(token: str) -> None:
     with pytest.raises(TokenError):
-        verify_token("k", token)
+        verify_token(KEY, token)
 
 
 def test_bearer_header() -> None:

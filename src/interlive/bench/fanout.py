@@ -9,8 +9,10 @@ What runs:
 * N :class:`SyntheticSubscriber` (WHEP) spread over K spawned load processes
   (:mod:`interlive.bench.loadgen`), each with its own socket and DTLS session.
 
-Theory of operation: after every subscriber receives audio and video (or the
-warm-up deadline passes) and a short settle, the window opens: this process
+Theory of operation: the subscribers join first, then the publisher starts,
+so the window measures fan-out to exactly N. Once every subscriber receives
+audio and video (or the warm-up deadline passes) and after a short settle, the
+window opens: this process
 scrapes ``/metrics`` and reads CPU counters while the load processes snapshot
 their stream counters and arm their latency recorders; ``--duration`` seconds
 later the same happens again, and every figure is a difference of the two.
@@ -57,6 +59,7 @@ from interlive.bench.system import (
     process_cpu_seconds,
     sendto_ceiling,
     system_cpu,
+    udp_port_stats,
 )
 from interlive.transport.dtls import Certificate
 
@@ -124,6 +127,12 @@ class FanoutResult:
     received: int = 0
     worst_loss: float | None = None
     socket_drops: int = 0
+    #: datagrams the kernel dropped at the media worker's socket, and its queue at the end
+    worker_socket_drops: int = 0
+    worker_queue_bytes: int = 0
+    server_log: str = ""
+    #: sessions the server still held after every peer sent its DELETE
+    sessions_left: int = -1
     server_drops: dict[str, float] = field(default_factory=dict)
     keyframes: int = 0
     keyframe_requests: int = 0
@@ -144,6 +153,15 @@ class FanoutResult:
     def out_per_cpu_second(self) -> float | None:
         cores = self.worker_cores
         return self.server_out_pps / cores if cores > 0 else None
+
+    @property
+    def delivered(self) -> float | None:
+        """Server out / demand: below 1 the worker cannot keep up and its input queue grows."""
+        return self.server_out_pps / self.demand_pps if self.demand_pps > 0 else None
+
+    @property
+    def overloaded(self) -> bool:
+        return self.delivered is not None and self.delivered < 0.95
 
     @property
     def other_cpu(self) -> float:
@@ -386,6 +404,23 @@ async def _run(config: FanoutConfig) -> FanoutResult:
             server.start()
             async with aiohttp.ClientSession(timeout=timeout) as http:
                 await server.wait_ready(http)
+                # The audience joins first and the stream starts once everyone is in, so
+                # the window measures fan-out to exactly N subscribers.
+                first = 0
+                for index, count in enumerate(_split(config.subscribers, config.load_processes)):
+                    spec = LoadSpec(
+                        index=index,
+                        base_url=server.base_url,
+                        room=config.room,
+                        secret=server.secret,
+                        subscribers=count,
+                        first=first,
+                        log_level=config.log_level,
+                    )
+                    loads.append(LoadProcess(spec, loop))
+                    first += count
+                deadline = time.monotonic() + config.warmup_deadline()
+                await _warm_up(config, loads, server, deadline, media=False)
                 certificate = Certificate.generate()
                 publisher = SyntheticPublisher(
                     context=certificate.make_context(),
@@ -401,20 +436,7 @@ async def _run(config: FanoutConfig) -> FanoutResult:
                     raise BenchError(
                         f"publisher: {exc}\n--- server log ---\n{server.log_tail()}"
                     ) from exc
-                first = 0
-                for index, count in enumerate(_split(config.subscribers, config.load_processes)):
-                    spec = LoadSpec(
-                        index=index,
-                        base_url=server.base_url,
-                        room=config.room,
-                        secret=server.secret,
-                        subscribers=count,
-                        first=first,
-                        log_level=config.log_level,
-                    )
-                    loads.append(LoadProcess(spec, loop))
-                    first += count
-                await _warm_up(config, loads, server)
+                await _warm_up(config, loads, server, deadline, media=True)
                 await asyncio.sleep(config.settle)
                 await _measure(config, result, server, http, publisher, loads)
                 for load in loads:
@@ -425,7 +447,9 @@ async def _run(config: FanoutConfig) -> FanoutResult:
                     )
                 await publisher.close(http)
                 publisher = None
+                result.sessions_left = int((await server.metrics(http)).total("interlive_sessions"))
         finally:
+            result.server_log = server.log_tail(60)
             if publisher is not None:
                 publisher.shutdown()
             for load in loads:
@@ -436,9 +460,16 @@ async def _run(config: FanoutConfig) -> FanoutResult:
     return result
 
 
-async def _warm_up(config: FanoutConfig, loads: list[LoadProcess], server: BenchServer) -> None:
+async def _warm_up(
+    config: FanoutConfig,
+    loads: list[LoadProcess],
+    server: BenchServer,
+    deadline: float,
+    *,
+    media: bool,
+) -> None:
+    """Wait until every subscriber is connected (or, with ``media``, receiving)."""
     start = time.monotonic()
-    deadline = start + config.warmup_deadline()
     next_note = start + 2.0
     while True:
         for load in loads:
@@ -450,19 +481,24 @@ async def _warm_up(config: FanoutConfig, loads: list[LoadProcess], server: Bench
         connected = sum(p.connected for p in progress)
         receiving = sum(p.receiving for p in progress)
         pending = sum(p.pending for p in progress)
+        failed = sum(p.failed for p in progress)
         now = time.monotonic()
         if now >= next_note:
-            failed = sum(p.failed for p in progress)
             _log(
                 config,
-                f"warm-up {now - start:4.0f} s: connected {connected}/{config.subscribers}, "
-                f"receiving {receiving}, failed {failed}",
+                f"warm-up: connected {connected}/{config.subscribers}, receiving {receiving}, "
+                f"failed {failed}",
             )
             next_note = now + 2.0
-        if all(load.reported for load in loads) and pending == 0 and receiving >= connected:
+        reported = all(load.reported for load in loads)
+        if reported and pending == 0 and (not media or receiving >= connected):
             return
         if now >= deadline:
-            _log(config, f"warm-up deadline: {receiving}/{config.subscribers} receiving")
+            _log(
+                config,
+                f"warm-up deadline: connected {connected}, receiving {receiving}, "
+                f"failed {failed} of {config.subscribers}",
+            )
             return
         await asyncio.sleep(0.2)
 
@@ -478,6 +514,8 @@ async def _measure(
     def published() -> int:
         return publisher.video.packets_sent + publisher.audio.packets_sent
 
+    port = publisher.core.remote.address[1] if publisher.core is not None else 0
+    socket0 = udp_port_stats(port)
     before = await server.metrics(http)
     control0 = process_cpu_seconds(server.pid)
     busy0, total0 = system_cpu()
@@ -501,6 +539,9 @@ async def _measure(
     busy1, total1 = system_cpu()
     control1 = process_cpu_seconds(server.pid)
     after = await server.metrics(http)
+    socket1 = udp_port_stats(port)
+    result.worker_socket_drops = socket1[1] - socket0[1]
+    result.worker_queue_bytes = socket1[0]
     windows = await asyncio.wait_for(asyncio.gather(*(load.result for load in loads)), 120)
 
     window = t1 - t0
@@ -582,15 +623,17 @@ def format_table(r: FanoutResult) -> str:
     per_cpu = r.out_per_cpu_second
     header = (
         "| Subscribers receiving / asked | Server in pkt/s | Server out pkt/s "
-        "| Demand out pkt/s | Worker CPU | Out pkt/s per worker CPU-s "
+        "| Demand out pkt/s | Out / demand | Worker CPU | Out pkt/s per worker CPU-s "
         "| Latency p50 / p99 / max (ms) | Added loss | Load generator CPU |"
     )
-    rule = "|" + "---|" * 9
+    rule = "|" + "---|" * 10
     row = (
         f"| {r.receiving} / {r.config.subscribers} | {r.server_in_pps:,.0f} "
-        f"| {r.server_out_pps:,.0f} | {r.demand_pps:,.0f} | {_pct(r.worker_cores, 0)} "
+        f"| {r.server_out_pps:,.0f} | {r.demand_pps:,.0f} | {_pct(r.delivered, 0)} "
+        f"| {_pct(r.worker_cores, 0)} "
         f"| {'n/a' if per_cpu is None else f'{per_cpu:,.0f}'} | {latency} "
-        f"| {_pct(r.loss, 3)} | {_pct(r.loadgen_cpu, 0)} |"
+        f"| {_pct(r.loss, 3)}{' (overloaded)' if r.overloaded else ''} "
+        f"| {_pct(r.loadgen_cpu, 0)} |"
     )
     return "\n".join([header, rule, row])
 
@@ -623,6 +666,23 @@ def format_notes(r: FanoutResult) -> str:
         "the kernel at subscriber sockets (the load generator reading too slowly). "
         f"SRTP errors {r.srtp_errors}, packets before the first keyframe {r.pre_keyframe}.",
     ]
+    notes.append(
+        f"- Media worker socket: {r.worker_socket_drops:,} datagrams dropped by the kernel on "
+        f"arrival (receive queue full) in the window; {r.worker_queue_bytes / 1024:,.0f} KiB "
+        "queued at its end."
+    )
+    if r.overloaded:
+        notes.append(
+            f"- Overloaded: the worker sent {_pct(r.delivered, 0)} of what {r.receiving} "
+            "subscribers need; the rest waits in its socket's receive queue, so latency grows "
+            "by the second. Loss by sequence numbers counts only packets already delivered "
+            "past, so it understates what an overloaded worker will lose once that queue "
+            "overflows."
+        )
+    if r.sessions_left > 0:
+        notes.append(
+            f"- After every peer sent its DELETE the server still held {r.sessions_left} sessions."
+        )
     if r.server_drops:
         drops = ", ".join(f"{k} {v:,.0f}" for k, v in r.server_drops.items())
         notes.append(f"- Server drop counters in the window: {drops}.")
@@ -664,6 +724,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"interlive bench fanout: {exc}", file=sys.stderr)
         return 1
     report = format_report(result, command_line(args))
+    if result.failed and result.server_log:
+        print(f"--- server log (tail) ---\n{result.server_log}", file=sys.stderr)
     print(report)
     if args.output:
         append_report(Path(args.output), report)

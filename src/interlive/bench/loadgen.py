@@ -151,7 +151,8 @@ class _Load:
                 )
             except Exception as exc:  # every failure is counted and reported, not raised
                 self.failed += 1
-                self.errors[f"{type(exc).__name__}: {exc}"[:300]] += 1
+                message = str(exc).replace(sub.identity, "<subscriber>")
+                self.errors[f"{type(exc).__name__}: {message}"[:300]] += 1
                 sub.shutdown()
                 return
         self.connected += 1

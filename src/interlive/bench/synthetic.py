@@ -458,6 +458,7 @@ class SyntheticPeer(asyncio.DatagramProtocol):
         self.identity = identity
         self.core: PeerCore | None = None
         self.location: str | None = None
+        self._token = ""
         self.local_address: Address | None = None
         self.socket_inode = 0
         self._transport: asyncio.DatagramTransport | None = None
@@ -509,8 +510,8 @@ class SyntheticPeer(asyncio.DatagramProtocol):
         except BaseException:
             sock.close()
             raise
+        self._token = token
         self.core = PeerCore(context=self.context, local_ufrag=ufrag, local_pwd=pwd, remote=remote)
-        self.on_answer(remote)
         self._connected = loop.create_future()
         self.core.start(loop.time())
         self._pump()
@@ -522,24 +523,27 @@ class SyntheticPeer(asyncio.DatagramProtocol):
                 f"{self.identity}: not connected after {timeout:.0f} s ({state})"
             ) from None
 
-    def on_answer(self, remote: RemoteDescription) -> None:
-        """Subclasses learn the server's SSRCs here."""
-
     def on_connected(self) -> None:
         """SRTP is ready."""
 
-    async def close(self, http: aiohttp.ClientSession | None = None) -> None:
-        """Leave: DELETE the session resource (RFC 9725 §4.2), then close_notify and the socket."""
-        if http is not None and self.location is not None:
-            try:
-                async with http.delete(self.location, headers=self.delete_headers()) as response:
-                    await response.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                log.debug("%s: DELETE failed: %s", self.identity, exc)
-        self.shutdown()
+    async def close(self, http: aiohttp.ClientSession | None = None) -> bool:
+        """Leave: DELETE the session resource (RFC 9725 §4.2), then close_notify and the socket.
 
-    def delete_headers(self) -> dict[str, str]:
-        return {}
+        Returns whether the server accepted the DELETE.
+        """
+        deleted = False
+        if http is not None and self.location is not None:
+            headers = {"Authorization": f"Bearer {self._token}"}
+            try:
+                async with http.delete(self.location, headers=headers) as response:
+                    await response.read()
+                    deleted = response.status == 200
+                    if not deleted:
+                        log.warning("%s: DELETE -> %s", self.identity, response.status)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                log.warning("%s: DELETE failed: %s", self.identity, exc)
+        self.shutdown()
+        return deleted
 
     def shutdown(self) -> None:
         if self.core is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "sendto_ceiling",
     "system_cpu",
     "udp_drops",
+    "udp_port_stats",
 ]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -98,6 +99,25 @@ def udp_drops(inodes: Iterable[int]) -> int:
     except OSError:
         return 0
     return total
+
+
+def udp_port_stats(port: int) -> tuple[int, int]:
+    """(receive queue bytes, drops) summed over the IPv4 UDP sockets bound to ``port``."""
+    if not port:
+        return 0, 0
+    suffix = f":{port:04X}"
+    queued = drops = 0
+    try:
+        with open("/proc/net/udp") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 13 and fields[1].endswith(suffix):
+                    queued += int(fields[4].partition(":")[2], 16)
+                    drops += int(fields[-1])
+    except OSError:
+        pass
+    return queued, drops
 
 
 def sendto_ceiling(size: int = 1200, seconds: float = 1.0, rounds: int = 3) -> float:

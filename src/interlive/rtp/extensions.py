@@ -17,8 +17,10 @@ appears twice (forbidden by the RFC) the last element wins.
 
 Value codecs: audio level (RFC 6464 §3), absolute send time (webrtc.org
 abs-send-time, 6.18 fixed point seconds), transport-wide sequence number
-(draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), MID (RFC 9143 §15)
-and RID / repaired RID (RFC 8852 §3) as ASCII strings.
+(draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), and the SDES items
+carried as extensions per RFC 7941: MID (RFC 9143 §15.2) and RID / repaired
+RID (RFC 8852 §3).  Those are handled as ASCII: RID is ASCII by definition,
+and while MID is UTF-8 on the wire, SDP limits it to token characters.
 """
 
 from __future__ import annotations
@@ -280,12 +282,12 @@ def _build_ascii(name: str, text: str) -> bytes:
 
 
 def parse_mid(value: bytes) -> str:
-    """MID (RFC 9143 §15) as text."""
+    """MID (RFC 9143 §15.2) as text."""
     return _parse_ascii("MID", value)
 
 
 def build_mid(mid: str) -> bytes:
-    """MID (RFC 9143 §15) as extension bytes."""
+    """MID (RFC 9143 §15.2) as extension bytes."""
     return _build_ascii("MID", mid)
 
 

@@ -323,13 +323,16 @@ def rewrite_rtp(
 
     Without ``extension_ids`` and ``set_extensions`` only the fixed header is
     rewritten (one ``pack`` and one concatenation, no parse) and the extension
-    block is kept verbatim.  Otherwise the block is rebuilt: each RFC 8285 element whose id
-    is a key of ``extension_ids`` is renumbered to the mapped id, elements
-    absent from it are dropped (``extension_ids=None`` keeps every element with
-    its id); then ``set_extensions`` (already in subscriber ids) are added or
-    overwrite.  A block with a non-RFC 8285 profile is dropped on rebuild.  If
-    no element remains the X bit is cleared.  The form (one- or two-byte) is
-    chosen by :func:`build_extension_block`.
+    block is kept verbatim.
+
+    Otherwise the block is rebuilt: each RFC 8285 element whose id is a key of
+    ``extension_ids`` is renumbered to the mapped id and elements absent from
+    it are dropped (``extension_ids=None`` keeps every element with its id);
+    if two ids map to the same subscriber id, the later element in the packet
+    wins.  Then ``set_extensions`` (already in subscriber ids) are added or
+    overwrite.  A block with a non-RFC 8285 profile is dropped.  If no element
+    remains the X bit is cleared.  The form (one- or two-byte) is chosen by
+    :func:`build_extension_block`.
 
     The input must be a valid RTP packet (it normally passed
     :meth:`RtpPacket.parse` at ingress); structural checks here are limited to

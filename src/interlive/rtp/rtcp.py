@@ -592,6 +592,12 @@ class TransportCcFeedback(_Parseable):
     ``reference_time`` is the signed 24-bit field in units of 64 ms.  Deltas
     of 0..63750 us use the 1-byte form, others the signed 2-byte form
     (-8192000..8191750 us); anything else raises on serialisation.
+
+    Feedback must cover at least one packet: libwebrtc drops empty feedback,
+    so an empty ``packets`` list raises on serialisation and a status count
+    of 0 raises on parsing.  Feedback without receive deltas (a libwebrtc
+    extension for transport-wide-cc-02) is not accepted: a missing delta
+    raises.
     """
 
     sender_ssrc: int
@@ -607,6 +613,8 @@ class TransportCcFeedback(_Parseable):
         if size < 16:
             raise RtcpError(f"TWCC body needs 16 bytes, got {size}")
         sender, media, base, status_count, ref_word = _TWCC_HEAD.unpack_from(body, 0)
+        if status_count == 0:
+            raise RtcpError("TWCC feedback with packet status count 0")
         reference = ref_word >> 8
         if reference & 0x800000:
             reference -= 0x1000000
@@ -651,8 +659,8 @@ class TransportCcFeedback(_Parseable):
             raise RtcpError(f"reference_time must fit signed 24 bits, got {self.reference_time}")
         if not 0 <= self.feedback_count <= 255:
             raise RtcpError(f"feedback_count must be 0..255, got {self.feedback_count}")
-        if len(self.packets) > 0xFFFF:
-            raise RtcpError(f"at most 65535 packet statuses, got {len(self.packets)}")
+        if not 1 <= len(self.packets) <= 0xFFFF:
+            raise RtcpError(f"TWCC needs 1..65535 packet statuses, got {len(self.packets)}")
         symbols: list[int] = []
         deltas = bytearray()
         base = self.base_sequence

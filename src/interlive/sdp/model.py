@@ -129,7 +129,7 @@ class Codec:
     channels: int | None = None
     fmtp: dict[str, str] = field(default_factory=dict)
     rtcp_fb: list[str] = field(default_factory=list)
-    kind: str = field(default="", kw_only=True)
+    kind: str = field(kw_only=True)
 
     @property
     def mime(self) -> str:

@@ -433,6 +433,8 @@ class _MediaBuilder:
 
     def finish(self) -> MediaSection:
         media = self.media
+        # i= before b=/k= in every section, as the writer emits them (RFC 8866 §5)
+        media.other_lines.sort(key=lambda line: _MEDIA_LINE_RANK[line[0]])
         if not media.is_rtp:
             return media
         for pt, (_, name, rate, channels) in self.rtpmaps.items():
@@ -451,7 +453,6 @@ class _MediaBuilder:
                 raise SdpError(f"line {lineno}: payload type {pt} has attributes but no rtpmap")
         order = {int(fmt): index for index, fmt in enumerate(media.formats)}
         media.codecs.sort(key=lambda codec: order[codec.payload_type])
-        media.other_lines.sort(key=lambda line: _MEDIA_LINE_RANK[line[0]])
         return media
 
     def _attach(self, codec: Codec) -> None:

@@ -19,7 +19,11 @@ log = logging.getLogger("interlive")
 async def serve(config: ServerConfig) -> None:
     secret, source = resolve_secret(config.secret, config.data_dir, create=True)
     pool = WorkerPool(config)
-    await pool.start()
+    try:
+        await pool.start()
+    except (RuntimeError, TimeoutError):
+        await pool.stop()
+        raise
     app = create_app(config, pool, secret)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

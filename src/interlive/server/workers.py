@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -72,6 +73,8 @@ class WorkerPool:
             handle = WorkerHandle(index, process, parent, ready=loop.create_future())
             self.workers.append(handle)
             loop.add_reader(parent.fileno(), self._on_readable, handle)
+            # uvloop makes a watched fd non-blocking; Connection.send expects a blocking pipe.
+            os.set_blocking(parent.fileno(), True)
         await asyncio.wait_for(
             asyncio.gather(*(w.ready for w in self.workers if w.ready is not None)), 30
         )
@@ -98,7 +101,12 @@ class WorkerPool:
             return
         handle.alive = False
         asyncio.get_running_loop().remove_reader(handle.conn.fileno())
+        handle.process.join(timeout=1)
         log.error("worker %d exited (code %s)", handle.index, handle.process.exitcode)
+        if handle.ready is not None and not handle.ready.done():
+            handle.ready.set_exception(
+                RuntimeError(f"media worker {handle.index} exited during start-up (see above)")
+            )
         for future in handle.pending.values():
             if not future.done():
                 future.set_exception(RequestError(503, "worker_unavailable", "media worker exited"))

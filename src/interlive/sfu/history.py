@@ -1,42 +1,32 @@
 """Packet history of a down-track, by output sequence number, bounded by age.
 
 The NACK/RTX responder (a later issue) reads from here; the forwarding path
-only stores. A dict keyed by 16-bit sequence number plus an insertion-ordered
-expiry is O(1) per packet.
+only stores. A fixed ring indexed by the low bits of the sequence number makes
+a store one list assignment, whatever the packet rate: an entry is valid if
+its sequence number matches and it is younger than ``max_age``.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class PacketHistory:
-    def __init__(self, max_age: float = 1.0, max_packets: int = 2048) -> None:
+    def __init__(self, max_age: float = 1.0, slots: int = 2048) -> None:
+        if slots & (slots - 1):
+            raise ValueError("slots must be a power of two")
         self.max_age = max_age
-        self.max_packets = max_packets
-        self._packets: dict[int, tuple[float, bytes]] = {}
-        self._order: deque[tuple[int, float]] = deque()
+        self._mask = slots - 1
+        self._ring: list[tuple[int, float, bytes] | None] = [None] * slots
 
     def __len__(self) -> int:
-        return len(self._packets)
+        return sum(1 for entry in self._ring if entry is not None)
 
     def store(self, sequence_number: int, packet: bytes, now: float) -> None:
         seq = sequence_number & 0xFFFF
-        self._packets[seq] = (now, packet)
-        self._order.append((seq, now))
-        self._expire(now)
+        self._ring[seq & self._mask] = (seq, now, packet)
 
     def get(self, sequence_number: int, now: float) -> bytes | None:
-        entry = self._packets.get(sequence_number & 0xFFFF)
-        if entry is None or now - entry[0] > self.max_age:
+        seq = sequence_number & 0xFFFF
+        entry = self._ring[seq & self._mask]
+        if entry is None or entry[0] != seq or now - entry[1] > self.max_age:
             return None
-        return entry[1]
-
-    def _expire(self, now: float) -> None:
-        order = self._order
-        packets = self._packets
-        while order and (now - order[0][1] > self.max_age or len(order) > self.max_packets):
-            seq, stored = order.popleft()
-            entry = packets.get(seq)
-            if entry is not None and entry[0] == stored:
-                del packets[seq]
+        return entry[2]

@@ -42,19 +42,19 @@ class SrtpContext:
         self._tx = pylibsrtp.Session(tx)
 
     def protect_rtp(self, packet: bytes) -> bytes:
-        return bytes(self._tx.protect(packet))
+        return self._tx.protect(packet)
 
     def protect_rtcp(self, packet: bytes) -> bytes:
-        return bytes(self._tx.protect_rtcp(packet))
+        return self._tx.protect_rtcp(packet)
 
     def unprotect_rtp(self, packet: bytes) -> bytes:
         try:
-            return bytes(self._rx.unprotect(packet))
+            return self._rx.unprotect(packet)
         except pylibsrtp.Error as exc:
             raise SrtpError(f"SRTP: {exc}") from exc
 
     def unprotect_rtcp(self, packet: bytes) -> bytes:
         try:
-            return bytes(self._rx.unprotect_rtcp(packet))
+            return self._rx.unprotect_rtcp(packet)
         except pylibsrtp.Error as exc:
             raise SrtpError(f"SRTCP: {exc}") from exc

@@ -139,10 +139,14 @@ class PeerSession:
             )
             for m in plan.send
         }
+        # The subscription joins the room once SRTP is up: slots filled earlier would
+        # ask for a keyframe that arrives before the transport can carry it.
         self.subscription: Subscription | None = None
         if self.downtracks:
             self.subscription = Subscription(identity, list(self.downtracks.values()), only)
-            room.subscribe(self.subscription, now)
+        self._subscribed = False
+        #: the next time ``tick`` has work to do
+        self.wake = now
 
     # --- datagrams in --------------------------------------------------------
     def on_stun(self, data: bytes, addr: Address, now: float) -> IceEvent:
@@ -158,6 +162,7 @@ class PeerSession:
             if not self.plan.dtls_server and self.dtls.state is DtlsState.NEW:
                 self.dtls.start(now)
                 self._flush_dtls()
+                self.wake = now
         return result.event
 
     def on_dtls(self, data: bytes, addr: Address, now: float) -> None:
@@ -165,10 +170,15 @@ class PeerSession:
             self.addr = addr
         self.dtls.receive(data, now)
         self._flush_dtls()
+        self.wake = now  # the retransmission timer moved: let the next tick re-arm
         if self.dtls.state is DtlsState.CONNECTED and self.srtp is None:
             assert self.dtls.srtp_keys is not None
             self.srtp = SrtpContext(self.dtls.srtp_keys)
             log.info("%s: DTLS connected (%s)", self.sid, self.srtp.profile)
+            if self.subscription is not None and not self._subscribed:
+                self._subscribed = True
+                self.room.subscribe(self.subscription, now)
+            self.wake = now
         elif self.dtls.state is DtlsState.FAILED:
             self.counters.drop("dtls_failed")
             log.warning("%s: %s", self.sid, self.dtls.failure)
@@ -311,7 +321,8 @@ class PeerSession:
 
     # --- time ----------------------------------------------------------------
     def tick(self, now: float, ntp_now: int) -> None:
-        if self.closed:
+        """Timers: consent, DTLS retransmission, RTCP. Cheap to call early; see ``wake``."""
+        if self.closed or now < self.wake:
             return
         if self.ice.consent_expired(now) or (
             self.ice.last_consent is None and now - self.created > CONNECT_TIMEOUT
@@ -322,11 +333,15 @@ class PeerSession:
         if timer is not None and now >= timer:
             self.dtls.handle_timer(now)
             self._flush_dtls()
-        for up in self.uptracks.values():
-            up.poll(now)
         if now >= self._next_rtcp and self.srtp is not None:
             self._next_rtcp = now + RTCP_INTERVAL
             self._send_reports(now, ntp_now)
+        # Consent and connect deadlines are checked at RTCP granularity at the latest.
+        wake = self._next_rtcp if self.srtp is not None else now + 0.25
+        timer = self.dtls.get_timer()
+        if timer is not None:
+            wake = min(wake, timer)
+        self.wake = wake
 
     def _send_reports(self, now: float, ntp_now: int) -> None:
         sdes = Sdes(
@@ -366,7 +381,7 @@ class PeerSession:
         for up in list(self.uptracks.values()):
             self.room.unpublish(up, when)
         self.uptracks.clear()
-        if self.subscription is not None:
+        if self.subscription is not None and self._subscribed:
             self.room.unsubscribe(self.subscription)
         self.dtls.close()
         self._flush_dtls()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from multiprocessing.connection import Connection
@@ -19,7 +20,10 @@ from interlive.worker.worker import MediaWorker
 log = logging.getLogger(__name__)
 
 TICK = 0.02
-SOCKET_BUFFER = 4 * 1024 * 1024
+#: about 20 ms of traffic at a saturated worker's rate: enough for keyframe bursts,
+#: small enough that an overloaded worker drops instead of queueing seconds of
+#: media ahead of STUN, DTLS and RTCP
+SOCKET_BUFFER = 1024 * 1024
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -112,6 +116,8 @@ async def _main(
                 stopped.set_result(None)
 
     loop.add_reader(conn.fileno(), on_request)
+    # uvloop makes a watched fd non-blocking; Connection.send expects a blocking pipe.
+    os.set_blocking(conn.fileno(), True)
     conn.send(Ready(index, worker.port))
 
     async def ticker() -> None:

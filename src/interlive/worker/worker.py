@@ -96,9 +96,14 @@ class MediaWorker:
         now = self._clock()
         ntp_now = ntp_from_unix(time.time())
         for session in list(self.sessions.values()):
-            session.tick(now, ntp_now)
-            if session.closed:
-                self._forget(session)
+            if now >= session.wake:
+                session.tick(now, ntp_now)
+                if session.closed:
+                    self._forget(session)
+        # deferred keyframe requests: publishers are few, so poll their tracks directly
+        for room in self.rooms.values():
+            for up in room.tracks:
+                up.poll(now)
 
     # --- requests ----------------------------------------------------------------
     def handle(self, op: str, args: dict[str, Any]) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,10 +28,10 @@ from interlive.rtp.extensions import (
 
 # RFC 8285 §4.2 example layout (length=3): ID L=0 + 1 byte, ID L=1 + 2 bytes,
 # two padding bytes, ID L=3 + 4 bytes.  Ids and data filled in by us.
-RFC8285_ONE_BYTE = bytes.fromhex("10AA21BB" "CC000033" "01020304")
+RFC8285_ONE_BYTE = bytes.fromhex("10AA21BB CC000033 01020304")
 # RFC 8285 §4.3 example layout (0x1000, length=3): ID L=0, ID L=1 + 1 byte,
 # one padding byte, ID L=4 + 4 bytes.
-RFC8285_TWO_BYTE = bytes.fromhex("01000201" "AA000304" "01020304")
+RFC8285_TWO_BYTE = bytes.fromhex("01000201 AA000304 01020304")
 
 
 def test_rfc8285_one_byte_example() -> None:
@@ -54,17 +56,15 @@ def test_two_byte_appbits_profile_is_accepted() -> None:
 
 def test_build_one_byte_packs_then_pads_at_end() -> None:
     # 1+1 + 1+2 + 1+4 = 10 bytes, padded to 12.
-    profile, body = build_extension_block(
-        {1: b"\xaa", 2: b"\xbb\xcc", 3: b"\x01\x02\x03\x04"}
-    )
+    profile, body = build_extension_block({1: b"\xaa", 2: b"\xbb\xcc", 3: b"\x01\x02\x03\x04"})
     assert profile == 0xBEDE
-    assert body == bytes.fromhex("10AA21BBCC33010203040000")
+    assert body == bytes.fromhex("10AA21BB CC330102 03040000")
 
 
 def test_build_chooses_two_byte_for_empty_value() -> None:
     profile, body = build_extension_block({1: b"", 2: b"\xaa", 3: b"\x01\x02\x03\x04"})
     assert profile == 0x1000
-    assert body == bytes.fromhex("01000201AA03040102030400")
+    assert body == bytes.fromhex("01000201 AA030401 02030400")
 
 
 @pytest.mark.parametrize(
@@ -110,15 +110,15 @@ def test_build_rejects_unencodable(extensions: dict[int, bytes]) -> None:
 
 def test_one_byte_id_15_stops_parsing() -> None:
     # RFC 8285 §4.2: elements after ID 15 are ignored, its length too.
-    assert parse_extension_block(0xBEDE, bytes.fromhex("10AAF020BB000000")) == {1: b"\xaa"}
+    assert parse_extension_block(0xBEDE, bytes.fromhex("10AAF020 BB000000")) == {1: b"\xaa"}
 
 
 def test_padding_anywhere_is_skipped() -> None:
-    assert parse_extension_block(0xBEDE, bytes.fromhex("000010AA00002001")) == {
+    assert parse_extension_block(0xBEDE, bytes.fromhex("000010AA 00002001")) == {
         1: b"\xaa",
         2: b"\x01",
     }
-    assert parse_extension_block(0x1000, bytes.fromhex("0000000001010700")) == {1: b"\x07"}
+    assert parse_extension_block(0x1000, bytes.fromhex("00000000 01010700")) == {1: b"\x07"}
 
 
 def test_duplicate_id_last_wins() -> None:
@@ -173,10 +173,8 @@ def test_two_byte_round_trip_with_appbits(extensions: dict[int, bytes], appbits:
 
 @given(st.sampled_from([0xBEDE, 0x1000, 0x1007]), st.binary(max_size=64))
 def test_block_parser_fuzz(profile: int, data: bytes) -> None:
-    try:
+    with contextlib.suppress(RtpError):
         parse_extension_block(profile, data)
-    except RtpError:
-        pass
 
 
 # --- value codecs -------------------------------------------------------------
@@ -188,7 +186,7 @@ def test_audio_level() -> None:
     assert parse_audio_level(b"\x7f") == (False, 127)
     assert build_audio_level(True, 42) == b"\xaa"
     assert build_audio_level(False, 0) == b"\x00"
-    with pytest.raises(RtpError, match="0..127"):
+    with pytest.raises(RtpError, match=r"0\.\.127"):
         build_audio_level(False, 128)
     with pytest.raises(RtpError, match="empty"):
         parse_audio_level(b"")
@@ -229,7 +227,7 @@ def test_mid_and_rid() -> None:
         parse_mid(b"\xff")
     with pytest.raises(RtpError, match="must be ASCII"):
         build_rid("\u00e9")
-    with pytest.raises(RtpError, match="1..255 bytes"):
+    with pytest.raises(RtpError, match=r"1\.\.255 bytes"):
         build_mid("")
     with pytest.raises(RtpError, match="empty"):
         parse_rid(b"")

@@ -60,7 +60,7 @@ def test_many_wraps() -> None:
 
 @pytest.mark.parametrize("bad", [-1, 65536])
 def test_sequence_out_of_range(bad: int) -> None:
-    with pytest.raises(ValueError, match="0..65535"):
+    with pytest.raises(ValueError, match=r"0\.\.65535"):
         SequenceUnwrapper().unwrap(bad)
 
 

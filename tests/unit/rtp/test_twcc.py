@@ -14,13 +14,13 @@ from interlive.rtp.rtcp import TransportCcFeedback, parse_rtcp
 
 # §3.1.3 run-length chunk: 3 packets "received, small delta" -> 0|01|0000000000011 = 0x2003.
 # Deltas 1, 2, 0 ticks of 250 us.  16 + 2 + 3 = 21 bytes, zero-padded to 24.
-RUN_HEX = "8FCD0006" "00000001" "00000002" "000A0003" "00001005" "2003" "010200" "000000"
+RUN_HEX = "8FCD0006 00000001 00000002 000A0003 00001005 20030102 00000000"
 RUN = TransportCcFeedback(1, 2, 10, 5, 16, [(10, 250), (11, 500), (12, 0)])
 
 # §3.1.4 status vector, 1-bit symbols: 14 packets from 65530 across the wrap,
 # received pattern 1011 0000 0000 01 -> 1|0|10110000000001 = 0xAC01.
 # Deltas 4, 1, 255, 0 ticks.  16 + 2 + 4 = 22 bytes, padded to 24.
-ONE_BIT_HEX = "8FCD0006" "00000001" "00000002" "FFFA000E" "00000000" "AC01" "0401FF00" "0000"
+ONE_BIT_HEX = "8FCD0006 00000001 00000002 FFFA000E 00000000 AC010401 FF000000"
 ONE_BIT = TransportCcFeedback(
     1,
     2,
@@ -35,7 +35,7 @@ ONE_BIT = TransportCcFeedback(
 # §3.1.4 status vector, 2-bit symbols: small, large, not received, large, small
 # -> 1|1|01 10 00 10 01 00 00 = 0xD890.  Deltas: 2 ticks; -1000 ticks (0xFC18,
 # -250 ms); 300 ticks (0x012C); 0 ticks.  Reference time -1 (0xFFFFFF), fb count 255.
-TWO_BIT_HEX = "8FCD0006" "00000001" "00000002" "00640005" "FFFFFFFF" "D890" "02FC18012C00"
+TWO_BIT_HEX = "8FCD0006 00000001 00000002 00640005 FFFFFFFF D89002FC 18012C00"
 TWO_BIT = TransportCcFeedback(
     1, 2, 100, 255, -1, [(100, 500), (101, -250_000), (102, None), (103, 75_000), (104, 0)]
 )
@@ -66,11 +66,9 @@ def test_arrival_times() -> None:
 
 def test_long_loss_run_then_received() -> None:
     # 20 lost -> run chunk 0x0014; 2 received -> run chunk 0x2002; deltas 00 00.
-    fb = TransportCcFeedback(
-        1, 2, 0, 0, 0, [(i, None) for i in range(20)] + [(20, 0), (21, 0)]
-    )
-    assert bytes(fb).hex().upper() == (
-        "8FCD0006" "00000001" "00000002" "00000016" "00000000" "0014" "2002" "0000" "0000"
+    fb = TransportCcFeedback(1, 2, 0, 0, 0, [(i, None) for i in range(20)] + [(20, 0), (21, 0)])
+    assert bytes(fb) == bytes.fromhex(
+        "8FCD0006 00000001 00000002 00000016 00000000 00142002 00000000"
     )
     assert TransportCcFeedback.parse(bytes(fb)) == fb
 
@@ -82,7 +80,7 @@ def test_mixed_chunks_pick_the_widest() -> None:
     packets += [(i, None) for i in range(13, 113)]
     fb = TransportCcFeedback(1, 2, 0, 0, 0, packets)
     data = bytes(fb)
-    assert data[20:24].hex().upper() == "BFFE" "0063"
+    assert data[20:24].hex().upper() == "BFFE0063"
     assert TransportCcFeedback.parse(data) == fb
 
 
@@ -97,30 +95,32 @@ def test_large_negative_delta_limits() -> None:
 
 def test_run_longer_than_status_count_is_clipped() -> None:
     # Run chunk says 5 "not received" but the status count is 2.
-    data = bytes.fromhex("8FCD0005" "00000001" "00000002" "00000002" "00000000" "00050000")
+    data = bytes.fromhex("8FCD0005 00000001 00000002 00000002 00000000 00050000")
     assert TransportCcFeedback.parse(data).packets == [(0, None), (1, None)]
 
 
 def test_vector_symbols_past_status_count_are_ignored() -> None:
     # A 2-bit vector with a reserved symbol (11) after the single counted packet.
-    data = bytes.fromhex("8FCD0005" "00000001" "00000002" "00000001" "00000000" "D3000100")
+    data = bytes.fromhex("8FCD0005 00000001 00000002 00000001 00000000 D3000100")
     assert TransportCcFeedback.parse(data).packets == [(0, 250)]
 
 
-def test_empty_feedback() -> None:
-    fb = TransportCcFeedback(1, 2, 7, 0, 0, [])
-    assert bytes(fb).hex() == "8fcd0004" "00000001" "00000002" "00070000" "00000000"
-    assert TransportCcFeedback.parse(bytes(fb)) == fb
+def test_empty_feedback_is_refused() -> None:
+    # libwebrtc drops feedback without packets; neither side produces or accepts it.
+    with pytest.raises(RtcpError, match=r"needs 1\.\.65535 packet statuses, got 0"):
+        bytes(TransportCcFeedback(1, 2, 7, 0, 0, []))
+    with pytest.raises(RtcpError, match="status count 0"):
+        parse_rtcp(bytes.fromhex("8FCD0004 00000001 00000002 00070000 00000000"))
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("00000001" "00000002" "0000", "TWCC body needs 16 bytes, got 10"),
-        ("00000001" "00000002" "00000003" "00000000" "2002" "0000", "after 2 of 3"),
-        ("00000001" "00000002" "00000001" "00000000" "6001" "0000", "symbol 3 \\(reserved\\)"),
-        ("00000001" "00000002" "00000001" "00000000" "2001", "delta of packet 0 missing"),
-        ("00000001" "00000002" "00000001" "00000000" "4001" "00", "delta of packet 0 missing"),
+        ("00000001 00000002 0000", "TWCC body needs 16 bytes, got 10"),
+        ("00000001 00000002 00000003 00000000 20020000", "after 2 of 3"),
+        ("00000001 00000002 00000001 00000000 60010000", "symbol 3 \\(reserved\\)"),
+        ("00000001 00000002 00000001 00000000 2001", "delta of packet 0 missing"),
+        ("00000001 00000002 00000001 00000000 400100", "delta of packet 0 missing"),
     ],
 )
 def test_parse_errors(body: str, message: str) -> None:
@@ -139,10 +139,10 @@ def test_parse_errors(body: str, message: str) -> None:
     [
         (TransportCcFeedback(1, 2, 0, 0, 0, [(1, 0)]), "has sequence 1, expected 0"),
         (TransportCcFeedback(1, 2, 0, 0, 0, [(0, 100)]), "not a multiple of 250"),
-        (TransportCcFeedback(1, 2, 0, 0, 1 << 23, []), "signed 24 bits"),
-        (TransportCcFeedback(1, 2, 0, 256, 0, []), "feedback_count"),
-        (TransportCcFeedback(1, 2, 0, 0, 0, [(0, None)] * 65536), "at most 65535"),
-        (TransportCcFeedback(1, 2, 65536, 0, 0, []), "out of range"),
+        (TransportCcFeedback(1, 2, 0, 0, 1 << 23, [(0, 0)]), "signed 24 bits"),
+        (TransportCcFeedback(1, 2, 0, 256, 0, [(0, 0)]), "feedback_count"),
+        (TransportCcFeedback(1, 2, 0, 0, 0, [(0, None)] * 65536), "got 65536"),
+        (TransportCcFeedback(1, 2, 65536, 0, 0, [(0, 0)]), "out of range"),
     ],
 )
 def test_serialise_errors(feedback: TransportCcFeedback, message: str) -> None:
@@ -179,7 +179,7 @@ def test_from_arrival_times_wraps_reference() -> None:
 
 @given(
     st.integers(0, 0xFFFF),
-    st.lists(st.none() | st.integers(0, 10_000_000), max_size=200),
+    st.lists(st.none() | st.integers(0, 10_000_000), min_size=1, max_size=200),
 )
 def test_from_arrival_times_error_bounded(base: int, arrivals: list[int | None]) -> None:
     # Rounded on the absolute clock: every reconstructed time within 125 us.

@@ -107,7 +107,20 @@ def test_answer_to_chrome_sendonly() -> None:
         Extmap(3, "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"),
         Extmap(4, "urn:ietf:params:rtp-hdrext:sdes:mid"),
     ]
-    assert video.formats == "96 97 102 103 108 109 116 117 98 99 100 101".split()
+    assert [int(f) for f in video.formats] == [
+        96,
+        97,
+        102,
+        103,
+        108,
+        109,
+        116,
+        117,
+        98,
+        99,
+        100,
+        101,
+    ]
     assert [e.id for e in video.extmaps] == [14, 2, 13, 3, 5, 4, 10, 11]
     rtx = video.codec(97)
     assert rtx == Codec(97, "rtx", 90000, None, {"apt": "96"}, [], kind="video")
@@ -160,7 +173,10 @@ def test_answer_to_a_passive_offer_is_active() -> None:
     assert video.codec(105) == Codec(105, "rtx", 90000, None, {"apt": "106"}, [], kind="video")
 
 
-@pytest.mark.parametrize(("offered", "answered"), [("actpass", "passive"), ("active", "passive"), ("passive", "active"), (None, "passive")])
+@pytest.mark.parametrize(
+    ("offered", "answered"),
+    [("actpass", "passive"), ("active", "passive"), ("passive", "active"), (None, "passive")],
+)
 def test_answer_setup(offered: str | None, answered: str) -> None:
     assert answer_setup(offered) == answered
 
@@ -275,4 +291,7 @@ def test_all_rejected() -> None:
     offer = SessionDescription.parse(load(CHROME_SENDONLY))
     answer = build(offer, [MediaAnswer(None), MediaAnswer(None)])
     assert answer.groups == []
-    assert [(m.port, m.formats, m.mid) for m in answer.media] == [(0, ["111"], "0"), (0, ["96"], "1")]
+    assert [(m.port, m.formats, m.mid) for m in answer.media] == [
+        (0, ["111"], "0"),
+        (0, ["96"], "1"),
+    ]

@@ -7,6 +7,8 @@ replaced, deleted or duplicated (to reach the section assembly and validation).
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +27,7 @@ from interlive.sdp import (
 
 from .helpers import ALL_FIXTURES, FINGERPRINT_VALUE, load
 
-FUZZ = settings(max_examples=6000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 PREFIXES = [
     "m=audio 9 UDP/TLS/RTP/SAVPF ",
@@ -71,7 +73,7 @@ SDP_LINES = st.lists(st.tuples(st.sampled_from(PREFIXES), PIECES), max_size=25)
 
 
 def check_parse(text: str) -> None:
-    """Parse; on success the canonical text must parse to an equal model, and the rest must not crash."""
+    """Parse; a success must round-trip, and validation/negotiation/answer must not crash."""
     try:
         parsed = SessionDescription.parse(text)
     except SdpError:
@@ -132,7 +134,5 @@ def test_mutated_fixtures(name: str, index: int, how: str, line: tuple[str, str]
 @FUZZ
 @given(st.one_of(st.text(max_size=300), SDP_LINES.map(lambda ls: "\n".join(p + s for p, s in ls))))
 def test_sdpfrag_raises_only_sdp_error(text: str) -> None:
-    try:
+    with contextlib.suppress(SdpError):
         parse_sdpfrag(text)
-    except SdpError:
-        pass

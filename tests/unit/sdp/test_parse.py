@@ -304,7 +304,12 @@ def test_candidate_fields() -> None:
         "842163049 1 udp 1677729535 203.0.113.7 61000 typ srflx raddr 10.0.0.2 rport 61000 "
         "generation 0 ufrag EsAw"
     )
-    assert (cand.type, cand.ip, cand.port, cand.priority) == ("srflx", "203.0.113.7", 61000, 1677729535)
+    assert (cand.type, cand.ip, cand.port, cand.priority) == (
+        "srflx",
+        "203.0.113.7",
+        61000,
+        1677729535,
+    )
     assert (cand.related_address, cand.related_port) == ("10.0.0.2", 61000)
     assert cand.extensions == (("generation", "0"), ("ufrag", "EsAw"))
     tcp = Candidate.parse("1 1 tcp 1518214911 127.0.0.1 9 typ host tcptype active")

@@ -138,7 +138,12 @@ def test_build_minimal() -> None:
         ice_lite=False,
         end_of_candidates=False,
     )
-    assert text == "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=ice-ufrag:abcd\r\na=ice-pwd:" + "p" * 22 + "\r\n"
+    assert (
+        text
+        == "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=ice-ufrag:abcd\r\na=ice-pwd:"
+        + "p" * 22
+        + "\r\n"
+    )
 
 
 def test_chrome_candidates_trickle() -> None:

@@ -55,8 +55,7 @@ def test_session_level_transport_attributes_count() -> None:
 
 def test_bundled_section_may_rely_on_the_tagged_section() -> None:
     second = (
-        "m=video 9 UDP/TLS/RTP/SAVPF 96\na=mid:1\na=sendonly\na=rtcp-mux\n"
-        "a=rtpmap:96 VP8/90000\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\na=mid:1\na=sendonly\na=rtcp-mux\na=rtpmap:96 VP8/90000\n"
     )
     check(session(audio_section(), second))
 
@@ -71,7 +70,8 @@ def test_bundled_section_may_rely_on_the_tagged_section() -> None:
         (
             "UDP/TLS/RTP/SAVPF",
             "RTP/AVP",
-            r"^media 0 \(mid 0\): unsupported proto 'RTP/AVP'; UDP/TLS/RTP/SAVPF required for audio$",
+            r"^media 0 \(mid 0\): unsupported proto 'RTP/AVP'; "
+            r"UDP/TLS/RTP/SAVPF required for audio$",
         ),
     ],
 )
@@ -118,7 +118,9 @@ def test_bundle_needs_mids() -> None:
     text = session(audio_section(), video_section().replace("a=mid:1\n", ""))
     with pytest.raises(SdpError, match=r"^the BUNDLE group names mid '1', which no media"):
         check(text)
-    text = session(audio_section(), video_section().replace("a=mid:1\n", ""), head="a=group:BUNDLE 0\n")
+    text = session(
+        audio_section(), video_section().replace("a=mid:1\n", ""), head="a=group:BUNDLE 0\n"
+    )
     with pytest.raises(SdpError, match=r"^media 1 has no a=mid, needed for BUNDLE$"):
         check(text)
 
