@@ -46,6 +46,7 @@ class WorkerPool:
         self.room_worker: dict[str, int] = {}
         self.listeners: list[Callable[[Event], None]] = []
         self._ids = itertools.count(1)
+        self._stopping = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,7 +103,10 @@ class WorkerPool:
         handle.alive = False
         asyncio.get_running_loop().remove_reader(handle.conn.fileno())
         handle.process.join(timeout=1)
-        log.error("worker %d exited (code %s)", handle.index, handle.process.exitcode)
+        if self._stopping:
+            log.info("worker %d stopped", handle.index)
+        else:
+            log.error("worker %d exited (code %s)", handle.index, handle.process.exitcode)
         if handle.ready is not None and not handle.ready.done():
             handle.ready.set_exception(
                 RuntimeError(f"media worker {handle.index} exited during start-up (see above)")
@@ -163,6 +167,7 @@ class WorkerPool:
         return reply.result
 
     async def stop(self) -> None:
+        self._stopping = True
         for handle in self.workers:
             if handle.alive:
                 with contextlib.suppress(TimeoutError, RequestError, OSError):

@@ -57,7 +57,10 @@ def run_worker(
     logging.basicConfig(
         level=log_level.upper(), format=f"%(asctime)s worker{index} %(name)s: %(message)s"
     )
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the control process decides when we stop
+    # The control process decides when we stop (Ctrl-C and `kill` reach the whole
+    # process group); if it dies instead, the pipe closes and we stop on our own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         import uvloop
 
