@@ -10,10 +10,7 @@ that is printed when the body of the context raises.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,27 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from interlive.auth import mint_token
+from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.1
 PORT_ATTEMPTS = 3
-
-
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel just gave out and took back: free unless someone races us."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def interlive_command() -> list[str]:
-    """``interlive`` from the same venv as the running Python."""
-    script = Path(sys.executable).with_name("interlive")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "interlive"]
 
 
 class ServerStartError(RuntimeError):
@@ -127,17 +109,7 @@ def _wait_healthy(server: RunningServer, deadline: float) -> None:
 
 
 def _stop(server: RunningServer) -> None:
-    process = server.process
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The server started its own session: its group holds the media workers.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
+    stop_server(server.process, STOP_TIMEOUT)
 
 
 def _start(tmp: Path, workers: int, log_level: str, extra_args: list[str]) -> RunningServer:
@@ -146,27 +118,15 @@ def _start(tmp: Path, workers: int, log_level: str, extra_args: list[str]) -> Ru
     data_dir.mkdir(exist_ok=True)
     port = free_tcp_port()
     log_path = tmp / f"server-{port}.log"
-    command = [
-        *interlive_command(), "serve",
-        "--host", "127.0.0.1",
-        "--http-port", str(port),
-        "--udp-port", "0",
-        "--workers", str(workers),
-        "--data-dir", str(data_dir),
-        f"--secret={secret}",
-        "--log-level", log_level,
-        *extra_args,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    process = launch_server(
+        port=port,
+        data_dir=data_dir,
+        secret=secret,
+        log_path=log_path,
+        workers=workers,
+        log_level=log_level,
+        extra_args=extra_args,
+    )
     return RunningServer(
         base_url=f"http://127.0.0.1:{port}",
         http_port=port,

@@ -31,10 +31,7 @@ import asyncio
 import contextlib
 import datetime
 import multiprocessing
-import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +48,7 @@ import numpy as np
 
 from interlive.auth import mint_token
 from interlive.bench.loadgen import Closed, LoadSpec, Progress, WindowResult, run_load
+from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
 from interlive.bench.synthetic import SyntheticPublisher
 from interlive.bench.system import (
     MachineInfo,
@@ -179,18 +177,6 @@ class FanoutResult:
 # --- the server ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _interlive_command() -> list[str]:
-    script = Path(sys.executable).with_name("interlive")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "interlive"]
-
-
 class BenchServer:
     """``interlive serve`` in its own session, on free ports, with a random secret."""
 
@@ -199,33 +185,20 @@ class BenchServer:
         self.workers = workers
         self.log_level = log_level
         self.secret = secrets.token_urlsafe(24)
-        self.port = _free_port()
+        self.port = free_tcp_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = directory / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        data_dir = self.directory / "data"
-        data_dir.mkdir(exist_ok=True)
-        command = [
-            *_interlive_command(), "serve",
-            "--host", "127.0.0.1",
-            "--http-port", str(self.port),
-            "--udp-port", "0",
-            "--workers", str(self.workers),
-            "--data-dir", str(data_dir),
-            "--secret", self.secret,
-            "--log-level", self.log_level,
-        ]  # fmt: skip
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
+        self.process = launch_server(
+            port=self.port,
+            data_dir=self.directory / "data",
+            secret=self.secret,
+            log_path=self.log_path,
+            workers=self.workers,
+            log_level=self.log_level,
+        )
 
     @property
     def pid(self) -> int:
@@ -272,16 +245,8 @@ class BenchServer:
         return Metrics.parse(text)
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
+        if self.process is not None:
+            stop_server(self.process, STOP_TIMEOUT)
 
 
 # --- the load processes ----------------------------------------------------------------------

@@ -115,14 +115,8 @@ class MediaWorker:
     def op_create_session(
         self, *, room: str, identity: str, mode: str, offer: str, only: str | None = None
     ) -> dict[str, Any]:
-        ufrag, pwd = random_ice_string(8), random_ice_string(24)
-        endpoint = Endpoint(
-            ice_ufrag=ufrag,
-            ice_pwd=pwd,
-            fingerprint=self.certificate.fingerprint(),
-            candidate_ip=self.candidate_ip,
-            port=self.port,
-        )
+        endpoint = self._new_endpoint()
+        ufrag, pwd = endpoint.ice_ufrag, endpoint.ice_pwd
         answer, plan, remote_ufrag = answer_offer(offer, mode=mode, endpoint=endpoint)
         # The nth session of the same identity and direction replaces the older one.
         for old in list(self.sessions.values()):
@@ -167,14 +161,8 @@ class MediaWorker:
         session = self.sessions.get(sid)
         if session is None:
             raise RequestError(404, "not_found", "no such session")
-        ufrag, pwd = random_ice_string(8), random_ice_string(24)
-        endpoint = Endpoint(
-            ice_ufrag=ufrag,
-            ice_pwd=pwd,
-            fingerprint=self.certificate.fingerprint(),
-            candidate_ip=self.candidate_ip,
-            port=self.port,
-        )
+        endpoint = self._new_endpoint()
+        ufrag, pwd = endpoint.ice_ufrag, endpoint.ice_pwd
         answer, remote_ufrag = answer_ice_restart(fragment, endpoint=endpoint)
         if answer is None:
             return {"restart": False}  # trickled candidates only: an ICE-lite server needs none
@@ -216,6 +204,16 @@ class MediaWorker:
             }
             for name, room in self.rooms.items()
         }
+
+    def _new_endpoint(self) -> Endpoint:
+        """Fresh ICE credentials with this worker's certificate and address."""
+        return Endpoint(
+            ice_ufrag=random_ice_string(8),
+            ice_pwd=random_ice_string(24),
+            fingerprint=self.certificate.fingerprint(),
+            candidate_ip=self.candidate_ip,
+            port=self.port,
+        )
 
     # --- lifetime ------------------------------------------------------------------
     def _end(self, session: PeerSession, reason: str) -> None:

@@ -1,0 +1,75 @@
+"""``interlive serve`` as a subprocess on free ports: for benchmarks and tests.
+
+Both start the real server the way a user would, in its own session (so its
+media workers can be killed as a group), with output to a log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel just gave out and took back: free unless someone races us."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def interlive_command() -> list[str]:
+    """``interlive`` from the same environment as the running Python."""
+    script = Path(sys.executable).with_name("interlive")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "interlive"]
+
+
+def launch_server(
+    *,
+    port: int,
+    data_dir: Path,
+    secret: str,
+    log_path: Path,
+    workers: int = 1,
+    log_level: str = "info",
+    extra_args: list[str] | None = None,
+) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        *interlive_command(), "serve",
+        "--host", "127.0.0.1",
+        "--http-port", str(port),
+        "--udp-port", "0",
+        "--workers", str(workers),
+        "--data-dir", str(data_dir),
+        f"--secret={secret}",  # a secret may start with '-'
+        "--log-level", log_level,
+        *(extra_args or []),
+    ]  # fmt: skip
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+
+
+def stop_server(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL to the server's process group if it lingers."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
