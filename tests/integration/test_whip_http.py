@@ -87,8 +87,12 @@ async def test_whep_answers_sendonly_with_server_ssrcs(server: RunningServer) ->
             assert r.headers["Location"].startswith("/whep/r/sessions/")
             answer = SessionDescription.parse(await r.text())
         assert [m.direction for m in answer.media] == ["sendonly", "sendonly"]
-        assert all(len(m.ssrcs) == 1 for m in answer.media)
-        video = answer.media[1]
+        audio, video = answer.media
+        assert len(audio.ssrcs) == 1
+        # video: a media SSRC and its RTX SSRC (RFC 4588), grouped as FID
+        assert len(video.ssrcs) == 2
+        assert [g.semantics for g in video.ssrc_groups] == ["FID"]
+        assert set(video.ssrc_groups[0].ssrcs) == set(video.ssrcs)
         assert {c.name.upper() for c in video.codecs} >= {"VP8", "H264"}
         async with http.post("/whep/r/alice", data=RECVONLY, headers=auth(viewer, **SDP)) as r:
             assert r.status == 201

@@ -13,6 +13,16 @@ _COUNTERS = {
     "rtcp_in": ("interlive_rtcp_received_total", "RTCP compound packets received"),
     "rtcp_out": ("interlive_rtcp_sent_total", "RTCP compound packets sent"),
     "keyframe_requests": ("interlive_keyframe_requests_total", "PLIs sent to publishers"),
+    "nacks_sent": ("interlive_nacks_sent_total", "Sequence numbers NACKed to publishers"),
+    "nacks_received": ("interlive_nacks_received_total", "Sequence numbers NACKed by subscribers"),
+    "retransmissions_sent": (
+        "interlive_retransmissions_sent_total",
+        "Packets resent to subscribers answering their NACKs",
+    ),
+    "rtx_received": (
+        "interlive_rtx_received_total",
+        "Publisher RTX packets turned back into media",
+    ),
 }
 
 

@@ -15,6 +15,13 @@ class WorkerCounters:
     rtcp_in: int = 0
     rtcp_out: int = 0
     keyframe_requests: int = 0
+    #: sequence numbers NACKed to publishers / NACKed by subscribers
+    nacks_sent: int = 0
+    nacks_received: int = 0
+    #: packets resent to subscribers (RTX or plain)
+    retransmissions_sent: int = 0
+    #: publisher RTX packets turned back into media
+    rtx_received: int = 0
     #: dropped datagrams and packets by reason
     drops: Counter[str] = field(default_factory=Counter)
 

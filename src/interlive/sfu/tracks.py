@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
+from interlive.protection.nack import NackGenerator
+from interlive.protection.rtx import RtxSender
 from interlive.rtp import extensions as ext
 from interlive.rtp.ntp import ntp_compact
 from interlive.rtp.packet import RtpPacket, rewrite_rtp
-from interlive.rtp.rtcp import Bye, Pli, ReportBlock, RtcpPacket, SenderReport
+from interlive.rtp.rtcp import Bye, Nack, Pli, ReportBlock, RtcpPacket, SenderReport
 from interlive.rtp.seq import SequenceUnwrapper
 from interlive.sfu.forwarder import Drop, Forwarder
 from interlive.sfu.history import PacketHistory
@@ -83,6 +85,7 @@ class UpTrack:
         rtcp_ssrc: int,
         counters: WorkerCounters,
         keyframe_interval: float = 1.0,
+        nack: bool = False,
     ) -> None:
         self.id = f"TR_{next(_track_ids)}"
         self.identity = identity
@@ -100,13 +103,19 @@ class UpTrack:
         self.stats = ReceiverStats(codecs[0].clock_rate if codecs else 90000)
         self.keyframes = KeyframeRequester(keyframe_interval)
         self.keyframes_received = 0
+        #: repairs the publisher's losses with NACK when it negotiated it (RFC 4585)
+        self.nack = NackGenerator.for_kind(kind) if nack else None
+        #: RTX payload type -> the media payload type it repairs (RFC 4588 apt)
+        self.rtx_apt = {
+            c.rtx_payload_type: c.payload_type for c in codecs if c.rtx_payload_type is not None
+        }
         self.closed = False
 
     @property
     def is_video(self) -> bool:
         return self.kind == "video"
 
-    def on_rtp(self, packet: RtpPacket, now: float) -> None:
+    def on_rtp(self, packet: RtpPacket, now: float, *, retransmitted: bool = False) -> None:
         codec = self.codecs.get(packet.payload_type)
         if codec is None:
             self.counters.drop("unknown_payload_type")
@@ -117,6 +126,8 @@ class UpTrack:
             self._parse_descriptor = descriptor_parser_for(codec.mime)
         ext_seq = self.unwrapper.unwrap(packet.sequence_number)
         self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
+        if self.nack is not None:
+            self.nack.on_packet(ext_seq, now, retransmitted=retransmitted)
         keyframe_start = False
         if self._parse_descriptor is not None:
             try:
@@ -137,8 +148,21 @@ class UpTrack:
             self._send_pli()
 
     def poll(self, now: float) -> None:
+        """Timers: deferred keyframe requests, and NACKs for missing packets."""
         if self.keyframes.poll(now):
             self._send_pli()
+        nack = self.nack
+        if nack is not None:
+            due = nack.get_timer()
+            if due is not None and now >= due:
+                request = nack.poll(now)
+                if request.lost:
+                    self.counters.nacks_sent += len(request.lost)
+                    self.upstream.send_rtcp(
+                        [Nack(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc, lost=request.lost)]
+                    )
+                if request.keyframe:
+                    self.request_keyframe(now)
 
     def _send_pli(self) -> None:
         self.counters.keyframe_requests += 1
@@ -180,6 +204,7 @@ class DownTrack:
         transport: RtpSink,
         counters: WorkerCounters,
         match: CodecMatcher = same_codec,
+        rtx_ssrc: int | None = None,
     ) -> None:
         self.identity = identity  # the subscriber's
         self.kind = kind
@@ -193,6 +218,13 @@ class DownTrack:
         clock_rate = self.codecs[0].clock_rate if self.codecs else 90000
         self.forwarder = Forwarder(clock_rate, is_video=kind == "video")
         self.history = PacketHistory()
+        rtx_pts = {c.payload_type: c.rtx_payload_type for c in self.codecs if c.rtx_payload_type}
+        #: answers the subscriber's NACKs from the history, in RTX when negotiated (RFC 4588)
+        self.rtx = RtxSender(
+            history=self.history,
+            rtx_ssrc=rtx_ssrc if rtx_pts else None,
+            rtx_payload_type=rtx_pts if rtx_pts and rtx_ssrc is not None else None,
+        )
         self.source: UpTrack | None = None
         self._pt_map: dict[int, int | None] = {}
         self._ext_map: dict[int, int] = {}
@@ -329,6 +361,13 @@ class DownTrack:
         sent = self._sr_sent.get(block.lsr)
         if block.lsr and sent is not None:
             self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
+
+    def on_nack(self, lost: Sequence[int], now: float) -> None:
+        self.nacks_received += len(lost)
+        self.counters.nacks_received += len(lost)
+        for packet in self.rtx.on_nack(lost, now, self.rtt):
+            self.counters.retransmissions_sent += 1
+            self.transport.send_rtp(packet)
 
     def say_goodbye(self) -> None:
         """Tell the subscriber this stream stopped (RFC 3550 §6.6); it may resume later."""

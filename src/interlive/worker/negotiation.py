@@ -119,11 +119,17 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
                     ssrcs=ssrcs,
                     rtx_ssrcs=rtx,
                     remb=any("goog-remb" in c.rtcp_fb for c in negotiated.codecs),
+                    nack=_nack(negotiated),
                 )
             )
             answers.append(MediaAnswer(negotiated, []))
         elif negotiated.direction == "sendonly":
             ssrc = _random_ssrc(taken)
+            rtx_ssrc = (
+                _random_ssrc(taken)
+                if any(c.rtx_payload_type is not None for c in negotiated.codecs)
+                else None
+            )
             send.append(
                 SendMedia(
                     mid=negotiated.mid or "",
@@ -131,6 +137,8 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
                     codecs=codecs,
                     extensions=dict(negotiated.extmaps),
                     ssrc=ssrc,
+                    rtx_ssrc=rtx_ssrc,
+                    nack=_nack(negotiated),
                 )
             )
             answers.append(
@@ -139,7 +147,7 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
                     [
                         SendStream(
                             ssrc=Ssrc(ssrc),
-                            rtx_ssrc=None,
+                            rtx_ssrc=None if rtx_ssrc is None else Ssrc(rtx_ssrc),
                             cname=cname,
                             stream_id=stream_id,
                             track_id=f"{negotiated.kind}-{negotiated.mid}",
@@ -179,13 +187,18 @@ def answer_offer(offer_text: str, *, mode: str, endpoint: Endpoint) -> tuple[str
     return str(answer), plan, ice.ice_ufrag or ""
 
 
-def _offer_ssrcs(media: MediaSection) -> tuple[set[int], set[int]]:
-    """The offer's media SSRCs and its RTX SSRCs (the second of each FID group)."""
-    rtx: set[int] = set()
+def _offer_ssrcs(media: MediaSection) -> tuple[set[int], dict[int, int]]:
+    """The offer's media SSRCs, and its RTX SSRCs mapped to theirs (RFC 5576 FID groups)."""
+    rtx: dict[int, int] = {}
     for group in media.ssrc_groups:
         if group.semantics.upper() == "FID" and len(group.ssrcs) == 2:
-            rtx.add(group.ssrcs[1])
-    return {int(s) for s in media.ssrcs} - rtx, rtx
+            rtx[int(group.ssrcs[1])] = int(group.ssrcs[0])
+    return {int(s) for s in media.ssrcs} - set(rtx), rtx
+
+
+def _nack(media: NegotiatedMedia) -> bool:
+    """Generic NACK (RFC 4585 §4.2) negotiated for the media's codecs."""
+    return any("nack" in c.rtcp_fb for c in media.codecs)
 
 
 def _candidate(endpoint: Endpoint) -> Candidate:

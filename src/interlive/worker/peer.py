@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from interlive.protection.rtx import RtxReceiver
 from interlive.rtp import extensions as ext
 from interlive.rtp.packet import RtpPacket
 from interlive.rtp.rtcp import (
@@ -56,8 +57,10 @@ class RecvMedia:
     codecs: list[Codec]
     extensions: dict[str, int]
     ssrcs: set[int] = field(default_factory=set)
-    rtx_ssrcs: set[int] = field(default_factory=set)
+    #: RTX SSRC -> the media SSRC it repairs (a=ssrc-group:FID)
+    rtx_ssrcs: dict[int, int] = field(default_factory=dict)
     remb: bool = False
+    nack: bool = False
 
 
 @dataclass
@@ -70,6 +73,7 @@ class SendMedia:
     extensions: dict[str, int]
     ssrc: int
     rtx_ssrc: int | None = None
+    nack: bool = False
 
 
 @dataclass
@@ -117,12 +121,13 @@ class PeerSession:
         self._next_rtcp = now + RTCP_INTERVAL / 2
         self._mid_by_ssrc: dict[int, RecvMedia] = {}
         self._mid_by_name: dict[str, RecvMedia] = {m.mid: m for m in plan.recv}
-        self._rtx_ssrcs: set[int] = set()
+        self._rtx_ssrcs: dict[int, int] = {}
+        self._rtx = RtxReceiver()
         self._mid_ext_ids: dict[int, str] = {}  # extension id of sdes:mid per recv media
         for media in plan.recv:
             for ssrc in media.ssrcs:
                 self._mid_by_ssrc[ssrc] = media
-            self._rtx_ssrcs |= media.rtx_ssrcs
+            self._rtx_ssrcs.update(media.rtx_ssrcs)
         self.uptracks: dict[int, UpTrack] = {}
         self._published_mids: set[str] = set()
         self._up_mids: dict[int, str] = {}
@@ -136,6 +141,7 @@ class PeerSession:
                 extensions=m.extensions,
                 transport=self,
                 counters=counters,
+                rtx_ssrc=m.rtx_ssrc,
             )
             for m in plan.send
         }
@@ -211,16 +217,35 @@ class PeerSession:
             return
         up = self.uptracks.get(packet.ssrc)
         if up is None:
+            media_ssrc = self._rtx_ssrcs.get(packet.ssrc)
+            if media_ssrc is not None:
+                self._on_rtx(packet, media_ssrc, now)
+                return
             up = self._bind_ssrc(packet, now)
             if up is None:
                 return
         up.on_rtp(packet, now)
 
+    def _on_rtx(self, packet: RtpPacket, media_ssrc: int, now: float) -> None:
+        """A publisher's retransmission (RFC 4588): back into the media stream it repairs."""
+        up = self.uptracks.get(media_ssrc)
+        if up is None:
+            self.counters.drop("rtx_before_media")
+            return
+        try:
+            original = self._rtx.unwrap(packet, media_ssrc, up.rtx_apt)
+            if original is None:
+                self.counters.drop("rtx_padding")  # a bandwidth probe
+                return
+            repaired = RtpPacket.parse(original)
+        except ValueError:
+            self.counters.drop("bad_rtx")
+            return
+        self.counters.rtx_received += 1
+        up.on_rtp(repaired, now, retransmitted=True)
+
     def _bind_ssrc(self, packet: RtpPacket, now: float) -> UpTrack | None:
         """First packet of an SSRC: find its m-line (a=ssrc, MID extension, or payload type)."""
-        if packet.ssrc in self._rtx_ssrcs:
-            self.counters.drop("rtx_unrequested")
-            return None
         media = self._mid_by_ssrc.get(packet.ssrc)
         if media is None:
             for m in self.plan.recv:
@@ -253,6 +278,7 @@ class PeerSession:
             upstream=self,
             rtcp_ssrc=self.rtcp_ssrc,
             counters=self.counters,
+            nack=media.nack,
         )
         self.uptracks[packet.ssrc] = up
         self._published_mids.add(media.mid)
@@ -282,7 +308,7 @@ class PeerSession:
             elif isinstance(p, Nack):
                 down = self.downtracks.get(p.media_ssrc)
                 if down is not None:
-                    down.nacks_received += len(p.lost)
+                    down.on_nack(p.lost, now)
             elif isinstance(p, Bye):
                 for ssrc in p.sources:
                     up = self.uptracks.pop(ssrc, None)

@@ -184,6 +184,10 @@ class MediaWorker:
             "rtcp_in": c.rtcp_in,
             "rtcp_out": c.rtcp_out,
             "keyframe_requests": c.keyframe_requests,
+            "nacks_sent": c.nacks_sent,
+            "nacks_received": c.nacks_received,
+            "retransmissions_sent": c.retransmissions_sent,
+            "rtx_received": c.rtx_received,
             "drops": dict(c.drops),
             "cpu_seconds": time.process_time(),
         }

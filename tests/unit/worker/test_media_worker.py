@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from interlive.bench.synthetic import LocalStreams, PeerCore, PeerState, build_offer, parse_answer
 from interlive.rtp.packet import RtpPacket
-from interlive.rtp.rtcp import Bye, parse_rtcp
+from interlive.rtp.rtcp import Bye, Nack, parse_rtcp
 from interlive.transport.dtls import Certificate
 from interlive.transport.ice import random_ice_string
 from interlive.worker.channel import Event
@@ -39,6 +39,7 @@ class Peer:
     core: PeerCore
     answer_ssrcs: dict[str, list[int]]
     sid: str
+    streams: LocalStreams | None
     rtp: list[RtpPacket] = field(default_factory=list)
     rtcp: list[object] = field(default_factory=list)
 
@@ -89,7 +90,7 @@ class Network:
         core = PeerCore(
             context=cert.make_context(), local_ufrag=ufrag, local_pwd=pwd, remote=remote
         )
-        peer = Peer(addr, core, remote.ssrcs, result["sid"])
+        peer = Peer(addr, core, remote.ssrcs, result["sid"], streams)
         self.peers[addr] = peer
         core.start(self.clock.now)
         self.pump()
@@ -269,3 +270,53 @@ def test_second_session_of_an_identity_replaces_the_first() -> None:
     second = net.join("alice", publish=True)
     assert first.sid not in net.worker.sessions and second.sid in net.worker.sessions
     assert [e.data["reason"] for e in net.events if e.kind == "session_ended"] == ["replaced"]
+
+
+def rtx_packet(original: bytes, *, rtx_ssrc: int, rtx_pt: int, rtx_seq: int) -> bytes:
+    """RFC 4588 §4: the original's header with RTX SSRC/PT/seq; payload = OSN + payload."""
+    media = RtpPacket.parse(original)
+    return bytes(
+        RtpPacket(payload_type=rtx_pt, marker=media.marker, sequence_number=rtx_seq,
+                  timestamp=media.timestamp, ssrc=rtx_ssrc,
+                  payload=media.sequence_number.to_bytes(2, "big") + media.payload)
+    )  # fmt: skip
+
+
+def test_publisher_loss_is_nacked_and_repaired_by_rtx() -> None:
+    net = Network()
+    pub = net.join("alice", publish=True)
+    sub = net.join("bob", publish=False)
+    assert pub.core.srtp is not None and pub.streams is not None
+    ssrc = pub.streams.video_ssrc
+    packets = {seq: vp8_packet(seq, key=seq == 10, ssrc=ssrc, payload=bytes([seq]) * 8)
+               for seq in range(10, 15)}  # fmt: skip
+    for seq in (10, 11, 13, 14):  # 12 is lost on the way in
+        net.send(pub, pub.core.srtp.protect_rtp(packets[seq]))
+    net.tick(0.05)
+    nacks = [p for p in pub.rtcp if isinstance(p, Nack)]
+    assert nacks and nacks[0].media_ssrc == ssrc and nacks[0].lost == [12]
+    repair = rtx_packet(packets[12], rtx_ssrc=pub.streams.rtx_ssrc, rtx_pt=97, rtx_seq=500)
+    net.send(pub, pub.core.srtp.protect_rtp(repair))
+    # the subscriber gets the repaired packet under the number the gap left for it
+    by_payload = {p.payload[-8:]: p.sequence_number for p in sub.rtp}
+    assert by_payload[bytes([12]) * 8] == (by_payload[bytes([11]) * 8] + 1) & 0xFFFF
+    stats = net.worker.op_stats()
+    assert stats["nacks_sent"] == 1 and stats["rtx_received"] == 1
+    net.tick(0.5)  # repaired: no further NACK for 12
+    assert sum(isinstance(p, Nack) for p in pub.rtcp) == 1
+
+
+def test_subscriber_nack_is_answered_with_rtx_once_per_rtt() -> None:
+    net, _, sub, _ = connected_pair()
+    assert sub.core.srtp is not None
+    media_ssrc, rtx_ssrc = sub.answer_ssrcs["video"]
+    wanted = sub.rtp[1]
+    nack = Nack(sender_ssrc=1, media_ssrc=media_ssrc, lost=[wanted.sequence_number])
+    for _ in range(2):  # the second, within an RTT, is suppressed
+        net.send(sub, sub.core.srtp.protect_rtcp(bytes(nack)))
+    rtx = [p for p in sub.rtp if p.ssrc == rtx_ssrc]
+    assert len(rtx) == 1
+    assert rtx[0].payload_type == 97
+    assert rtx[0].payload == wanted.sequence_number.to_bytes(2, "big") + wanted.payload
+    assert rtx[0].timestamp == wanted.timestamp
+    assert net.worker.op_stats()["retransmissions_sent"] == 1

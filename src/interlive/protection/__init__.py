@@ -1,0 +1,1 @@
+"""Loss protection: NACK generation, RTX retransmission, FEC and RED."""
