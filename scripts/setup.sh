@@ -51,5 +51,5 @@ fi
 
 # 3. Test tools: a real browser and an independent RTP/RTMP client.
 if [ "$target" = test ]; then
-  apt_install chromium ffmpeg
+  apt_install chromium ffmpeg nftables iproute2
 fi

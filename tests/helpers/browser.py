@@ -123,7 +123,10 @@ async () => {
         framesDecoded: s.framesDecoded, framesPerSecond: s.framesPerSecond,
         frameWidth: s.frameWidth, frameHeight: s.frameHeight, keyFramesDecoded: s.keyFramesDecoded,
         totalSamplesReceived: s.totalSamplesReceived, concealedSamples: s.concealedSamples,
-        nackCount: s.nackCount, pliCount: s.pliCount, firCount: s.firCount};
+        nackCount: s.nackCount, pliCount: s.pliCount, firCount: s.firCount,
+        freezeCount: s.freezeCount, totalFreezesDuration: s.totalFreezesDuration,
+        framesDropped: s.framesDropped,
+        retransmittedPacketsReceived: s.retransmittedPacketsReceived};
     } else if (s.type === 'outbound-rtp') {
       out.outbound[s.kind] = {codec: codecOf(s), packetsSent: s.packetsSent,
         bytesSent: s.bytesSent, framesEncoded: s.framesEncoded,
