@@ -173,6 +173,10 @@ class NackGenerator:
         """Number of packets currently missing."""
         return len(self._missing)
 
+    def __contains__(self, ext_seq: object) -> bool:
+        """Whether ``ext_seq`` is missing (e.g. to drop a duplicate retransmission)."""
+        return ext_seq in self._missing
+
     @property
     def missing(self) -> list[int]:
         """Extended sequence numbers currently missing, in order."""
