@@ -125,6 +125,10 @@ class UpTrack:
             self.stats.clock_rate = codec.clock_rate
             self._parse_descriptor = descriptor_parser_for(codec.mime)
         ext_seq = self.unwrapper.unwrap(packet.sequence_number)
+        if retransmitted and (self.nack is None or ext_seq not in self.nack):
+            # the original arrived after all (or was given up): a copy would be a duplicate
+            self.counters.drop("rtx_duplicate")
+            return
         self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
         if self.nack is not None:
             self.nack.on_packet(ext_seq, now, retransmitted=retransmitted)
@@ -156,10 +160,19 @@ class UpTrack:
             due = nack.get_timer()
             if due is not None and now >= due:
                 request = nack.poll(now)
-                if request.lost:
-                    self.counters.nacks_sent += len(request.lost)
+                lost = request.lost
+                if lost:
+                    self.counters.nacks_sent += len(lost)
+                    # scattered losses need 4 bytes each: keep every RTCP packet well under an MTU
                     self.upstream.send_rtcp(
-                        [Nack(sender_ssrc=self.rtcp_ssrc, media_ssrc=self.ssrc, lost=request.lost)]
+                        [
+                            Nack(
+                                sender_ssrc=self.rtcp_ssrc,
+                                media_ssrc=self.ssrc,
+                                lost=lost[i : i + 200],
+                            )
+                            for i in range(0, len(lost), 200)
+                        ]
                     )
                 if request.keyframe:
                     self.request_keyframe(now)

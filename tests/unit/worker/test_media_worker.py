@@ -320,3 +320,17 @@ def test_subscriber_nack_is_answered_with_rtx_once_per_rtt() -> None:
     assert rtx[0].payload == wanted.sequence_number.to_bytes(2, "big") + wanted.payload
     assert rtx[0].timestamp == wanted.timestamp
     assert net.worker.op_stats()["retransmissions_sent"] == 1
+
+
+def test_rtx_copy_of_a_packet_that_arrived_is_not_forwarded_twice() -> None:
+    net = Network()
+    pub = net.join("alice", publish=True)
+    sub = net.join("bob", publish=False)
+    assert pub.core.srtp is not None and pub.streams is not None
+    ssrc = pub.streams.video_ssrc
+    first = vp8_packet(10, key=True, ssrc=ssrc)
+    net.send(pub, pub.core.srtp.protect_rtp(first))
+    copy = rtx_packet(first, rtx_ssrc=pub.streams.rtx_ssrc, rtx_pt=97, rtx_seq=1)
+    net.send(pub, pub.core.srtp.protect_rtp(copy))
+    assert len(sub.rtp) == 1
+    assert net.worker.op_stats()["drops"]["rtx_duplicate"] == 1
