@@ -53,6 +53,12 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    from interlive.lab import run_lab
+
+    return run_lab(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from interlive.bench import run_bench
 
@@ -118,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--secret", default=None)
     token.add_argument("--data-dir", default=data_dir)
     token.set_defaults(func=_token)
+
+    from interlive.lab import add_lab_arguments
+
+    lab = sub.add_parser(
+        "lab", help="UDP impairment proxy: loss, bursts, delay, jitter, reordering, rate caps"
+    )
+    add_lab_arguments(lab)
+    lab.set_defaults(func=_lab)
 
     bench = sub.add_parser("bench", help="run a benchmark and report numbers")
     bench_sub = bench.add_subparsers(dest="bench", required=True)

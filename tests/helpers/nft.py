@@ -2,7 +2,9 @@
 
 This machine's kernel has no netem; nftables' `numgen random` gives real,
 independent random drop on loopback. The table is the test's own and is
-always deleted.
+always deleted. Datagrams are dropped on the way in (prerouting, which
+loopback traffic also passes): a drop on the sender's own output hook would
+fail its sendto with EPERM, which no real network does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def random_drop(*, source_port: int, percent: int) -> Iterator[None]:
     _nft("add", "table", "inet", table)
     try:
         _nft("add", "chain", "inet", table, "out",
-             "{ type filter hook output priority 0; policy accept; }")  # fmt: skip
+             "{ type filter hook prerouting priority 0; policy accept; }")  # fmt: skip
         _nft("add", "rule", "inet", table, "out", "udp", "sport", str(source_port),
              "numgen", "random", "mod", "100", "<", str(percent), "drop")  # fmt: skip
         yield
