@@ -130,8 +130,11 @@ class UpTrack:
             self.counters.drop("rtx_duplicate")
             return
         self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
-        if self.nack is not None:
-            self.nack.on_packet(ext_seq, now, retransmitted=retransmitted)
+        nack = self.nack
+        if nack is not None:
+            nack.on_packet(ext_seq, now, retransmitted=retransmitted)
+            if len(nack):  # losses pending: NACK as soon as due, not on the next tick
+                self._poll_nack(now)
         keyframe_start = False
         if self._parse_descriptor is not None:
             try:
@@ -155,6 +158,10 @@ class UpTrack:
         """Timers: deferred keyframe requests, and NACKs for missing packets."""
         if self.keyframes.poll(now):
             self._send_pli()
+        if self.nack is not None:
+            self._poll_nack(now)
+
+    def _poll_nack(self, now: float) -> None:
         nack = self.nack
         if nack is not None:
             due = nack.get_timer()

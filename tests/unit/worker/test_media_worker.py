@@ -334,3 +334,17 @@ def test_rtx_copy_of_a_packet_that_arrived_is_not_forwarded_twice() -> None:
     net.send(pub, pub.core.srtp.protect_rtp(copy))
     assert len(sub.rtp) == 1
     assert net.worker.op_stats()["drops"]["rtx_duplicate"] == 1
+
+
+def test_nack_goes_out_with_the_next_packet_once_due_not_only_on_the_tick() -> None:
+    net = Network()
+    pub = net.join("alice", publish=True)
+    net.join("bob", publish=False)
+    assert pub.core.srtp is not None and pub.streams is not None
+    ssrc = pub.streams.video_ssrc
+    for seq in (10, 11, 13):  # 12 missing
+        net.send(pub, pub.core.srtp.protect_rtp(vp8_packet(seq, key=seq == 10, ssrc=ssrc)))
+    assert not any(isinstance(p, Nack) for p in pub.rtcp)  # within the reorder grace
+    net.clock.now += 0.006  # past the grace; no worker tick runs
+    net.send(pub, pub.core.srtp.protect_rtp(vp8_packet(14, key=False, ssrc=ssrc)))
+    assert [p.lost for p in pub.rtcp if isinstance(p, Nack)] == [[12]]
