@@ -143,6 +143,9 @@ class NackGenerator:
         self.max_missing = max_missing
         self.max_gap = max_gap
         self.rtt = DEFAULT_RTT
+        self._rtt_measured = False
+        #: RTT samples taken from NACK -> retransmission round trips
+        self.rtt_samples = 0
         if rtt is not None:
             self.set_rtt(rtt)
         # ext seq -> entry; insertion order is sequence order (gaps open above the highest)
@@ -187,6 +190,20 @@ class NackGenerator:
         if rtt < 0:
             raise ValueError(f"rtt must not be negative, got {rtt}")
         self.rtt = rtt
+        self._rtt_measured = True
+
+    def _rtt_sample(self, sample: float) -> None:
+        """A repair asked for once answers that request: a clean RTT sample (Karn's rule).
+
+        The server learns the publisher leg's RTT this way: as an ICE-lite
+        receiver it sends no checks and gets no reports that would time it.
+        """
+        if not self._rtt_measured:
+            self.rtt = sample
+            self._rtt_measured = True
+        else:
+            self.rtt += (sample - self.rtt) / 8  # RFC 6298's smoothing gain
+        self.rtt_samples += 1
 
     def on_packet(self, ext_seq: int, now: float, *, retransmitted: bool = False) -> None:
         """Record the arrival of extended sequence number ``ext_seq`` at ``now``."""
@@ -194,6 +211,8 @@ class NackGenerator:
         if entry is not None:
             if entry.tries:
                 self.recovered += 1
+                if retransmitted and entry.tries == 1 and entry.sent_at is not None:
+                    self._rtt_sample(now - entry.sent_at)
             else:
                 self.reordered += 1
             return

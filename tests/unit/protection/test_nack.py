@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interlive.protection.nack import AUDIO_DEADLINE, NackGenerator, NackRequest
+from interlive.protection.nack import AUDIO_DEADLINE, DEFAULT_RTT, NackGenerator, NackRequest
 from interlive.rtp.rtcp import Nack, parse_rtcp
 from interlive.rtp.seq import SequenceUnwrapper
 
@@ -379,3 +379,27 @@ def test_answered_nacks_recover_everything_with_one_request_each(
     assert len(nacked) == lost and all(len(times) == 1 for times in nacked.values())
     assert (gen.recovered, gen.nacks_sent, gen.retries, gen.given_up) == (lost, lost, 0, 0)
     assert len(gen) == 0 and gen.get_timer() is None
+
+
+def test_rtt_is_learnt_from_once_requested_repairs() -> None:
+    gen = NackGenerator()
+    assert gen.rtt == DEFAULT_RTT
+    gen.on_packet(1, 0.0)
+    gen.on_packet(3, 0.010)  # 2 missing
+    assert gen.poll(0.020).lost == [2]
+    gen.on_packet(2, 0.050, retransmitted=True)  # answered 30 ms after the NACK
+    assert gen.rtt == pytest.approx(0.030) and gen.rtt_samples == 1
+    gen.on_packet(5, 0.060)  # 4 missing
+    assert gen.poll(0.070).lost == [4]
+    gen.on_packet(4, 0.080, retransmitted=True)  # a 10 ms sample, smoothed by 1/8
+    assert gen.rtt == pytest.approx(0.030 + (0.010 - 0.030) / 8)
+
+
+def test_a_repair_after_retries_is_not_an_rtt_sample() -> None:
+    gen = NackGenerator(rtt=0.010)
+    gen.on_packet(1, 0.0)
+    gen.on_packet(3, 0.001)
+    assert gen.poll(0.010).lost == [2]
+    assert gen.poll(0.030).lost == [2]  # retried: which request did the answer meet?
+    gen.on_packet(2, 0.035, retransmitted=True)
+    assert gen.rtt == 0.010 and gen.rtt_samples == 0
