@@ -1,6 +1,6 @@
 """Chromium publishes over WHIP and Chromium plays over WHEP, through a real server.
 
-The publisher is publish.html with its video codec forced; the watcher is
+The publisher is publish.html with its video codec forced (VP8, H.264, VP9); the watcher is
 watch.html with recvonly audio and video. The watcher's getStats must show
 frames decoded in that codec and audio samples received; /metrics must show
 the server forwarded packets; stopping both pages must end both sessions.
@@ -59,7 +59,7 @@ def receiving(mime: str) -> Any:
     return done
 
 
-@pytest.mark.parametrize("codec", ["VP8", "H264"])
+@pytest.mark.parametrize("codec", ["VP8", "H264", "VP9"])
 def test_browser_publishes_whip_and_browser_plays_whep(server: RunningServer, codec: str) -> None:
     room = f"e2e-{codec.lower()}"
     publisher_token = server.token(room, "alice", "host")
