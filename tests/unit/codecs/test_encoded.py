@@ -9,14 +9,13 @@ from __future__ import annotations
 import fractions
 from collections.abc import Iterator
 
+import av
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av")
-
-from interlive.codecs.h264 import H264Packet, H264PacketKind, parse_h264  # noqa: E402
-from interlive.codecs.vp8 import Vp8Descriptor, parse_vp8  # noqa: E402
-from interlive.codecs.vp9 import Vp9Descriptor, parse_vp9  # noqa: E402
+from interlive.codecs.h264 import H264Packet, H264PacketKind, parse_h264
+from interlive.codecs.vp8 import Vp8Descriptor, parse_vp8
+from interlive.codecs.vp9 import Vp9Descriptor, parse_vp9
 
 WIDTH, HEIGHT = 160, 96
 MTU = 400  # small, so that frames span several packets

@@ -31,10 +31,20 @@ from interlive.media.flv import (
 from interlive.media.h264_rtp import H264Depacketizer, H264Packetizer, avcc_to_nals
 from interlive.rtmp.amf0 import EcmaArray
 
-needs_ffmpeg = pytest.mark.skipif(
-    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-    reason="Debian's ffmpeg/ffprobe are not installed",
-)
+
+def _require_ffmpeg() -> None:
+    # a missing tool is a broken set-up, not a reason to skip: `make test` installs it
+    for tool in ("ffmpeg", "ffprobe"):
+        assert shutil.which(tool), f"{tool} is missing: `make test` installs Debian's ffmpeg"
+
+
+needs_ffmpeg = pytest.mark.usefixtures("ffmpeg_tools")
+
+
+@pytest.fixture
+def ffmpeg_tools() -> None:
+    _require_ffmpeg()
+
 
 # -- exact vectors --
 
@@ -148,8 +158,7 @@ def test_script_data_round_trip() -> None:
 
 @pytest.fixture(scope="module")
 def ffmpeg_flv(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("Debian's ffmpeg is not installed")
+    _require_ffmpeg()
     out = tmp_path_factory.mktemp("flv") / "out.flv"
     subprocess.run(
         [
