@@ -17,6 +17,7 @@ from typing import Protocol
 
 from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
 from interlive.protection.nack import NackGenerator
+from interlive.protection.red import RedBlock, decode_red, encode_red, strip_red
 from interlive.protection.rtx import RtxSender
 from interlive.rtp import extensions as ext
 from interlive.rtp.ntp import ntp_compact
@@ -247,6 +248,7 @@ class DownTrack:
         )
         self.source: UpTrack | None = None
         self._pt_map: dict[int, int | None] = {}
+        self._red: dict[int, tuple[int, dict[int, int] | None]] = {}
         self._ext_map: dict[int, int] = {}
         self._passthrough: frozenset[int] = frozenset()
         # sender statistics for SR
@@ -277,6 +279,7 @@ class DownTrack:
             self._unlink()
         self.source = up
         self._pt_map = {pt: self._map_codec(c) for pt, c in up.codecs.items()}
+        self._red = self._plan_red(up)
         self._ext_map = {}
         for uri, pub_id in up.extensions.items():
             sub_id = self.extensions.get(uri)
@@ -298,6 +301,60 @@ class DownTrack:
         if self in self.source.downtracks:
             self.source.downtracks.remove(self)
 
+    def _plan_red(self, up: UpTrack) -> dict[int, tuple[int, dict[int, int] | None]]:
+        """How this subscriber gets the publisher's RED (RFC 2198) packets, by publisher PT.
+
+        (subscriber RED PT, None): forward as is; (subscriber RED PT, {pub PT: sub PT}):
+        rewrite the block payload types; (subscriber primary PT, {}): strip to the primary,
+        for a subscriber that did not negotiate RED. Empty when the publisher sends no RED.
+        """
+        plan: dict[int, tuple[int, dict[int, int] | None]] = {}
+        inner = {pt: mapped for pt, mapped in self._pt_map.items() if mapped is not None}
+        for pt, codec in up.codecs.items():
+            if codec.mime.lower() != "audio/red":
+                continue
+            sub_red = self._pt_map.get(pt)
+            if sub_red is not None:
+                renumber = {k: v for k, v in inner.items() if k != pt}
+                identity = all(k == v for k, v in renumber.items())
+                plan[pt] = (sub_red, None if identity else renumber)
+            else:
+                primary = next(
+                    (m for c in up.codecs.values() if c.mime.lower() == "audio/opus"
+                     and (m := self._pt_map.get(c.payload_type)) is not None),
+                    None,
+                )  # fmt: skip
+                if primary is not None:
+                    plan[pt] = (primary, {})
+        return plan
+
+    def _unred(self, packet: RtpPacket) -> tuple[bytes, int] | None:
+        """The packet as this subscriber takes it, and its payload type; None to drop."""
+        sub_pt, renumber = self._red[packet.payload_type]
+        try:
+            if renumber is None:
+                return packet.data, sub_pt
+            if not renumber:
+                return strip_red(packet.data), sub_pt
+            blocks = decode_red(packet.payload)
+            primary = blocks[-1]
+            redundant = [
+                RedBlock(
+                    renumber.get(b.payload_type, b.payload_type), b.timestamp_offset, b.payload
+                )
+                for b in blocks[:-1]
+            ]
+            body = encode_red(
+                renumber.get(primary.payload_type, primary.payload_type), primary.payload, redundant
+            )
+        except ValueError:
+            self.counters.drop("bad_red")
+            return None
+        copy = RtpPacket.parse(packet.data)
+        copy.payload = body
+        copy.padding_size = 0
+        return bytes(copy), sub_pt
+
     def _map_codec(self, codec: Codec) -> int | None:
         for mine in self.codecs:
             if self.match(codec, mine):
@@ -316,14 +373,22 @@ class DownTrack:
             if t is Drop.WAITING_KEYFRAME:
                 up.request_keyframe(now)
             return
-        pt = self._pt_map.get(packet.payload_type)
+        source_data = packet.data
+        if self._red and packet.payload_type in self._red:
+            unred = self._unred(packet)
+            if unred is None:
+                return
+            source_data, pt_or_none = unred
+            pt: int | None = pt_or_none
+        else:
+            pt = self._pt_map.get(packet.payload_type)
         if pt is None:
             self.counters.drop("codec_not_negotiated")
             return
         exts = packet.extensions
         if not exts or exts.keys() <= self._passthrough:
             data = rewrite_rtp(
-                packet.data,
+                source_data,
                 ssrc=self.ssrc,
                 sequence_number=t.sequence_number & 0xFFFF,
                 timestamp=t.timestamp,
@@ -331,7 +396,7 @@ class DownTrack:
             )
         else:
             data = rewrite_rtp(
-                packet.data,
+                source_data,
                 ssrc=self.ssrc,
                 sequence_number=t.sequence_number & 0xFFFF,
                 timestamp=t.timestamp,

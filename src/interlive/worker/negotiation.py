@@ -15,6 +15,7 @@ from interlive.rtp.types import Ssrc
 from interlive.sdp import (
     Candidate,
     Capabilities,
+    CodecCapability,
     Fingerprint,
     MediaAnswer,
     MediaSection,
@@ -52,6 +53,9 @@ class Endpoint:
 
 def server_capabilities() -> Capabilities:
     caps = default_capabilities()
+    # RED for Opus (RFC 2198): forwarded to viewers that negotiated it, stripped to
+    # the primary for the others (see DownTrack); the block list is the offerer's.
+    caps.audio_codecs.append(CodecCapability("audio/red", 48000, 2, echo_fmtp=("*",)))
     for codec in [*caps.audio_codecs, *caps.video_codecs]:
         codec.rtcp_fb[:] = [fb for fb in codec.rtcp_fb if fb not in _DISABLED_FEEDBACK]
     for kind, uris in caps.header_extensions.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from interlive.protection.red import RedBlock, decode_red, encode_red
 from interlive.rtp import extensions as ext
 from interlive.rtp.packet import RtpPacket
 from interlive.rtp.rtcp import Bye, Pli, ReportBlock, RtcpPacket, SenderReport
@@ -204,3 +205,60 @@ def test_sender_report_maps_to_the_publishers_ntp_clock() -> None:
     )
     assert down.rtt is not None and abs(down.rtt - 0.15) < 1e-3
     assert down.fraction_lost == 0.25
+
+
+OPUS_PUB = Codec(111, "audio/opus", 48000, 2)
+RED_PUB = Codec(63, "audio/red", 48000, 2)
+
+
+def red_audio(seq: int, primary: bytes, redundant: bytes) -> RtpPacket:
+    body = encode_red(111, primary, [RedBlock(111, 960, redundant)])
+    raw = bytes(RtpPacket(payload_type=63, sequence_number=seq, timestamp=seq * 960, ssrc=7,
+                          payload=body))  # fmt: skip
+    return RtpPacket.parse(raw)
+
+
+def audio_pair(sub_codecs: list[Codec]) -> tuple[UpTrack, Sink, WorkerCounters]:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up = UpTrack(identity="alice", kind="audio", ssrc=7, codecs=[OPUS_PUB, RED_PUB],
+                 extensions={}, upstream=pub, rtcp_ssrc=9, counters=counters)  # fmt: skip
+    down = DownTrack(identity="bob", kind="audio", mid="0", ssrc=8, codecs=sub_codecs,
+                     extensions={}, transport=sub, counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+    return up, sub, counters
+
+
+def test_red_passes_through_to_a_viewer_that_negotiated_it() -> None:
+    up, sub, _ = audio_pair([Codec(111, "audio/opus", 48000, 2), Codec(63, "audio/red", 48000, 2)])
+    packet = red_audio(5, b"now", b"before")
+    up.on_rtp(packet, 0.0)
+    assert sub.rtp[0].payload_type == 63 and sub.rtp[0].payload == packet.payload
+
+
+def test_red_is_stripped_to_the_primary_for_a_viewer_without_it() -> None:
+    up, sub, _ = audio_pair([Codec(111, "audio/opus", 48000, 2)])
+    up.on_rtp(red_audio(5, b"now", b"before"), 0.0)
+    assert sub.rtp[0].payload_type == 111 and sub.rtp[0].payload == b"now"
+    # plain Opus from the same publisher still goes out as it is
+    plain = RtpPacket.parse(bytes(RtpPacket(payload_type=111, sequence_number=6,
+                                            timestamp=5760, ssrc=7, payload=b"plain")))  # fmt: skip
+    up.on_rtp(plain, 0.02)
+    assert sub.rtp[1].payload_type == 111 and sub.rtp[1].payload == b"plain"
+
+
+def test_red_block_payload_types_follow_the_viewers_numbering() -> None:
+    up, sub, _ = audio_pair([Codec(109, "audio/opus", 48000, 2), Codec(120, "audio/red", 48000, 2)])
+    up.on_rtp(red_audio(5, b"now", b"before"), 0.0)
+    out = sub.rtp[0]
+    assert out.payload_type == 120
+    blocks = decode_red(out.payload)
+    assert [(b.payload_type, b.payload) for b in blocks] == [(109, b"before"), (109, b"now")]
+    assert blocks[0].timestamp_offset == 960
+
+
+def test_malformed_red_is_dropped_and_counted() -> None:
+    up, sub, counters = audio_pair([Codec(111, "audio/opus", 48000, 2)])
+    broken = RtpPacket.parse(bytes(RtpPacket(payload_type=63, sequence_number=5, timestamp=0,
+                                             ssrc=7, payload=b"\xef\x00")))  # fmt: skip
+    up.on_rtp(broken, 0.0)
+    assert sub.rtp == [] and counters.drops["bad_red"] == 1
