@@ -37,6 +37,11 @@ def video_of(summary: dict[str, Any]) -> dict[str, Any]:
     return video
 
 
+def audio_of(summary: dict[str, Any]) -> dict[str, Any]:
+    audio: dict[str, Any] = summary["inbound"].get("audio") or {}
+    return audio
+
+
 def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServer) -> None:
     room = "lossy"
     url = server.url("/static/{}?{}")
@@ -70,10 +75,12 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
             timeout=20.0,
             what="viewer decoding",
         )
-        before, metrics_before = video_of(peer_summary(viewer)), server.metrics()
+        first = peer_summary(viewer)
+        before, audio_before, metrics_before = video_of(first), audio_of(first), server.metrics()
         with random_drop(source_port=media_port(server), percent=10):
             time.sleep(WINDOW)  # the measurement window itself, not a wait for a condition
-            after, metrics_after = video_of(peer_summary(viewer)), server.metrics()
+            last = peer_summary(viewer)
+            after, audio_after, metrics_after = video_of(last), audio_of(last), server.metrics()
         publisher.evaluate("window.interlive.stop()")
 
     def delta(key: str, a: dict[str, Any] = after, b: dict[str, Any] = before) -> float:
@@ -100,3 +107,11 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
     # benchmark's business, not this test's)
     assert decoded > WINDOW * 15 / 2
     assert freezes < 2.0
+    # audio: the viewer's receiver reports show the loss, so its Opus goes out in RED
+    # (RFC 2198) and the window's audio keeps playing with little concealment
+    red = delta("interlive_red_packets_sent_total", metrics_after, metrics_before)
+    samples = delta("totalSamplesReceived", audio_after, audio_before)
+    concealed = delta("concealedSamples", audio_after, audio_before)
+    print(f"audio: RED packets +{red:.0f}, samples +{samples:.0f}, concealed +{concealed:.0f}")
+    assert red > 0
+    assert samples > WINDOW * 48_000 * 0.9

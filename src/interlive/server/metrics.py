@@ -23,6 +23,10 @@ _COUNTERS = {
         "interlive_rtx_received_total",
         "Publisher RTX packets turned back into media",
     ),
+    "red_sent": (
+        "interlive_red_packets_sent_total",
+        "Audio packets sent in RED (RFC 2198) to viewers whose loss calls for it",
+    ),
 }
 
 

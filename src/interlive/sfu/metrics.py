@@ -22,6 +22,8 @@ class WorkerCounters:
     retransmissions_sent: int = 0
     #: publisher RTX packets turned back into media
     rtx_received: int = 0
+    #: audio packets sent to viewers wrapped in RED because of their loss
+    red_sent: int = 0
     #: dropped datagrams and packets by reason
     drops: Counter[str] = field(default_factory=Counter)
 

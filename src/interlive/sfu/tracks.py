@@ -17,7 +17,8 @@ from typing import Protocol
 
 from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
 from interlive.protection.nack import NackGenerator
-from interlive.protection.red import RedBlock, decode_red, encode_red, strip_red
+from interlive.protection.policy import LinkStats, PolicyConfig, ProtectionPolicy
+from interlive.protection.red import RedBlock, RedEncoder, decode_red, encode_red, strip_red
 from interlive.protection.rtx import RtxSender
 from interlive.rtp import extensions as ext
 from interlive.rtp.ntp import ntp_compact
@@ -33,6 +34,12 @@ from interlive.sfu.receiver_stats import ReceiverStats
 #: extensions that name a stream inside its publisher's session; never forwarded
 _SESSION_SCOPED = frozenset({ext.MID, ext.RID, ext.REPAIRED_RID})
 _track_ids = itertools.count(1)
+
+#: The viewer-leg policy: the SFU cannot turn on a publisher's Opus in-band FEC
+#: for one viewer, so in-band FEC is never counted on here.
+_VIEWER_POLICY = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0))
+#: weight of a new receiver report in the smoothed loss that drives protection
+_LOSS_GAIN = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +256,12 @@ class DownTrack:
         self.source: UpTrack | None = None
         self._pt_map: dict[int, int | None] = {}
         self._red: dict[int, tuple[int, dict[int, int] | None]] = {}
+        # RED this subscriber can receive (RFC 2198), added when its loss calls for it
+        red = next((c for c in self.codecs if c.mime.lower() == "audio/red"), None)
+        opus = next((c for c in self.codecs if c.mime.lower() == "audio/opus"), None)
+        self._red_out = (red.payload_type, opus.payload_type) if red and opus else None
+        self.red_encoder: RedEncoder | None = None
+        self.smoothed_loss = 0.0
         self._ext_map: dict[int, int] = {}
         self._passthrough: frozenset[int] = frozenset()
         # sender statistics for SR
@@ -280,6 +293,8 @@ class DownTrack:
         self.source = up
         self._pt_map = {pt: self._map_codec(c) for pt, c in up.codecs.items()}
         self._red = self._plan_red(up)
+        if self.red_encoder is not None:
+            self.red_encoder.reset()  # the old source's frames are no use to the new one
         self._ext_map = {}
         for uri, pub_id in up.extensions.items():
             sub_id = self.extensions.get(uri)
@@ -385,6 +400,13 @@ class DownTrack:
         if pt is None:
             self.counters.drop("codec_not_negotiated")
             return
+        encoder = self.red_encoder
+        if encoder is not None and self._red_out is not None and pt == self._red_out[1]:
+            copy = RtpPacket.parse(source_data)
+            copy.payload = encoder.encode(pt, copy.payload, t.timestamp)
+            copy.padding_size = 0
+            source_data, pt = bytes(copy), self._red_out[0]
+            self.counters.red_sent += 1
         exts = packet.extensions
         if not exts or exts.keys() <= self._passthrough:
             data = rewrite_rtp(
@@ -441,11 +463,34 @@ class DownTrack:
 
     def on_report_block(self, block: ReportBlock, now: float) -> None:
         self.fraction_lost = block.fraction_lost / 256.0
+        self.smoothed_loss += (self.fraction_lost - self.smoothed_loss) * _LOSS_GAIN
+        if self._red_out is not None:
+            self._choose_red()
         self.packets_lost = block.packets_lost
         self.jitter = block.jitter
         sent = self._sr_sent.get(block.lsr)
         if block.lsr and sent is not None:
             self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
+
+    def _choose_red(self) -> None:
+        """Add, change or drop RED redundancy for this viewer from its measured loss."""
+        decision = _VIEWER_POLICY.decide(
+            LinkStats(
+                loss_rate=min(self.smoothed_loss, 0.99),
+                mean_burst_length=1.0,
+                rtt=self.rtt if self.rtt is not None else 0.05,
+                playout_deadline=0.1,
+                bitrate=32_000,
+                kind="audio",
+            )
+        )
+        distance = decision.red_distance
+        if distance == 0:
+            self.red_encoder = None
+        elif self.red_encoder is None:
+            self.red_encoder = RedEncoder(distance)
+        else:
+            self.red_encoder.distance = distance
 
     def on_nack(self, lost: Sequence[int], now: float) -> None:
         self.nacks_received += len(lost)

@@ -188,6 +188,7 @@ class MediaWorker:
             "nacks_received": c.nacks_received,
             "retransmissions_sent": c.retransmissions_sent,
             "rtx_received": c.rtx_received,
+            "red_sent": c.red_sent,
             "drops": dict(c.drops),
             "cpu_seconds": time.process_time(),
         }

@@ -262,3 +262,44 @@ def test_malformed_red_is_dropped_and_counted() -> None:
                                              ssrc=7, payload=b"\xef\x00")))  # fmt: skip
     up.on_rtp(broken, 0.0)
     assert sub.rtp == [] and counters.drops["bad_red"] == 1
+
+
+def test_red_is_added_for_a_lossy_viewer_and_dropped_when_loss_ends() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up = UpTrack(identity="alice", kind="audio", ssrc=7, codecs=[OPUS_PUB], extensions={},
+                 upstream=pub, rtcp_ssrc=9, counters=counters)  # fmt: skip
+    down = DownTrack(identity="bob", kind="audio", mid="0", ssrc=8,
+                     codecs=[Codec(111, "audio/opus", 48000, 2), Codec(63, "audio/red", 48000, 2)],
+                     extensions={}, transport=sub, counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+
+    def opus(seq: int) -> RtpPacket:
+        return RtpPacket.parse(bytes(RtpPacket(payload_type=111, sequence_number=seq,
+                                               timestamp=seq * 960, ssrc=7,
+                                               payload=bytes([seq]) * 4)))  # fmt: skip
+
+    def report(fraction: float) -> None:
+        down.on_report_block(ReportBlock(ssrc=8, fraction_lost=int(fraction * 256),
+                                         packets_lost=0, highest_sequence=0, jitter=0,
+                                         lsr=0, dlsr=0), 1.0)  # fmt: skip
+
+    up.on_rtp(opus(1), 0.0)
+    assert sub.rtp[-1].payload_type == 111  # no loss reported: plain Opus
+    report(0.20)  # smoothed to 6 %: one earlier frame rides along
+    assert down.red_encoder is not None and down.red_encoder.distance == 1
+    up.on_rtp(opus(2), 0.02)
+    up.on_rtp(opus(3), 0.04)
+    out = sub.rtp[-1]
+    assert out.payload_type == 63
+    blocks = decode_red(out.payload)
+    assert [(b.payload_type, b.payload) for b in blocks] == [
+        (111, bytes([2]) * 4),
+        (111, bytes([3]) * 4),
+    ]
+    assert blocks[0].timestamp_offset == 960
+    for _ in range(10):
+        report(0.0)
+    assert down.red_encoder is None
+    up.on_rtp(opus(4), 0.06)
+    assert sub.rtp[-1].payload_type == 111 and sub.rtp[-1].payload == bytes([4]) * 4
+    assert counters.red_sent == 2
