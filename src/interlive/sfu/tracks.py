@@ -81,6 +81,30 @@ def same_codec(a: Codec, b: Codec) -> bool:
 
 
 class UpTrack:
+    # Slots keep attribute loads fast on the per-packet path: past 30 attributes a
+    # plain instance dict stops sharing keys and CPython 3.11 de-specialises them.
+    __slots__ = (
+        "_parse_descriptor",
+        "closed",
+        "codec",
+        "codecs",
+        "counters",
+        "downtracks",
+        "extensions",
+        "id",
+        "identity",
+        "keyframes",
+        "keyframes_received",
+        "kind",
+        "nack",
+        "rtcp_ssrc",
+        "rtx_apt",
+        "ssrc",
+        "stats",
+        "unwrapper",
+        "upstream",
+    )
+
     def __init__(
         self,
         *,
@@ -220,6 +244,42 @@ class UpTrack:
 
 
 class DownTrack:
+    # Slots keep attribute loads fast on the per-packet path: past 30 attributes a
+    # plain instance dict stops sharing keys and CPython 3.11 de-specialises them.
+    __slots__ = (
+        "_ext_map",
+        "_last_send_time",
+        "_last_ts",
+        "_passthrough",
+        "_pt_map",
+        "_red",
+        "_red_out",
+        "_sr_sent",
+        "codecs",
+        "counters",
+        "extensions",
+        "forwarder",
+        "fraction_lost",
+        "history",
+        "identity",
+        "jitter",
+        "keyframe_requests_received",
+        "kind",
+        "match",
+        "mid",
+        "nacks_received",
+        "octets_sent",
+        "packets_lost",
+        "packets_sent",
+        "red_encoder",
+        "rtt",
+        "rtx",
+        "smoothed_loss",
+        "source",
+        "ssrc",
+        "transport",
+    )
+
     def __init__(
         self,
         *,
@@ -427,7 +487,7 @@ class DownTrack:
             )
         self.history.store(t.sequence_number, data, now)
         self.packets_sent += 1
-        self.octets_sent += len(packet.payload)
+        self.octets_sent += packet.payload_end - packet.payload_offset  # no payload copy
         if self._last_send_time is None or t.sequence_number >= self.forwarder.last_sequence:
             self._last_ts = t.timestamp
             self._last_send_time = now
