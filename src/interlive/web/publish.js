@@ -1,6 +1,6 @@
 // publish.html: camera and microphone to interlive over WHIP.
 import { WhipClient } from "/static/whip.js";
-import { createState, endpoint, fillForm, params } from "/static/ui.js";
+import { bindSession, createState, endpoint } from "/static/ui.js";
 
 const form = document.getElementById("form");
 const startButton = document.getElementById("start");
@@ -55,33 +55,4 @@ async function release({ quiet = false } = {}) {
   if (current) await current.stop({ quiet });
 }
 
-async function stop() {
-  try {
-    await release();
-    status.set("stopped");
-  } catch (error) {
-    status.fail(error);
-  } finally {
-    setRunning(false);
-  }
-}
-
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  start();
-});
-stopButton.addEventListener("click", stop);
-window.addEventListener("pagehide", () => {
-  if (client && client.location) {
-    fetch(client.location, {
-      method: "DELETE",
-      headers: client.headers(),
-      keepalive: true,
-    });
-  }
-});
-
-const query = params();
-fillForm(form, query);
-status.handle.stop = stop;
-if (query.get("autostart") === "1" && form.reportValidity()) start();
+bindSession({ form, stopButton, status, setRunning, start, release, current: () => client });

@@ -37,3 +37,34 @@ export function endpoint(kind, room, identity = "") {
   const path = [kind, room, identity].filter(Boolean).map(encodeURIComponent).join("/");
   return new URL(`/${path}`, window.location.origin).href;
 }
+
+// The session lifecycle both pages share: start on submit (or ?autostart=1), stop on
+// the button, and DELETE the session on pagehide so the server lets go at once.
+export function bindSession({ form, stopButton, status, setRunning, start, release, current }) {
+  async function stop() {
+    try {
+      await release();
+      status.set("stopped");
+    } catch (error) {
+      status.fail(error);
+    } finally {
+      setRunning(false);
+    }
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    start();
+  });
+  stopButton.addEventListener("click", stop);
+  window.addEventListener("pagehide", () => {
+    const client = current();
+    if (client && client.location) {
+      fetch(client.location, { method: "DELETE", headers: client.headers(), keepalive: true });
+    }
+  });
+  const query = params();
+  fillForm(form, query);
+  status.handle.stop = stop;
+  if (query.get("autostart") === "1" && form.reportValidity()) start();
+  return stop;
+}

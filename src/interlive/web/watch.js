@@ -1,6 +1,6 @@
 // watch.html: play a room (or one participant) from interlive over WHEP.
 import { WhepClient } from "/static/whip.js";
-import { createState, endpoint, fillForm, params } from "/static/ui.js";
+import { bindSession, createState, endpoint } from "/static/ui.js";
 
 const STATS_INTERVAL_MS = 1000;
 
@@ -106,33 +106,8 @@ async function release({ quiet = false } = {}) {
   if (current) await current.stop({ quiet });
 }
 
-async function stop() {
-  try {
-    await release();
-    status.set("stopped");
-  } catch (error) {
-    status.fail(error);
-  } finally {
-    setRunning(false);
-  }
-}
-
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  start();
-});
-stopButton.addEventListener("click", stop);
 unmuteButton.addEventListener("click", () => {
   player.muted = false;
   unmuteButton.hidden = true;
 });
-window.addEventListener("pagehide", () => {
-  if (client && client.location) {
-    fetch(client.location, { method: "DELETE", headers: client.headers(), keepalive: true });
-  }
-});
-
-const query = params();
-fillForm(form, query);
-status.handle.stop = stop;
-if (query.get("autostart") === "1" && form.reportValidity()) start();
+bindSession({ form, stopButton, status, setRunning, start, release, current: () => client });
