@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from interlive.lab.netns import random_drop
 from tests.helpers.browser import chromium, open_page, peer_summary, poll
-from tests.helpers.nft import random_drop
 from tests.helpers.server import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -77,7 +77,7 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
         )
         first = peer_summary(viewer)
         before, audio_before, metrics_before = video_of(first), audio_of(first), server.metrics()
-        with random_drop(source_port=media_port(server), percent=10):
+        with random_drop(None, 10, source_port=media_port(server)):
             time.sleep(WINDOW)  # the measurement window itself, not a wait for a condition
             last = peer_summary(viewer)
             after, audio_after, metrics_after = video_of(last), audio_of(last), server.metrics()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from interlive.auth import mint_token
 from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
+from interlive.bench.system import Metrics
 
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -73,14 +74,8 @@ class RunningServer:
         status, body = self.get("/metrics")
         if status != 200:
             raise AssertionError(f"GET /metrics -> {status}: {body[:500]}")
-        totals: dict[str, float] = {}
-        for line in body.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name_labels, _, value = line.rpartition(" ")
-            name = name_labels.split("{", 1)[0]
-            totals[name] = totals.get(name, 0.0) + float(value)
-        return totals
+        metrics = Metrics.parse(body)
+        return {name: metrics.total(name) for name in metrics.samples}
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -66,9 +66,11 @@ from interlive.rtp.rtcp import (
     RtcpPacket,
     Sdes,
     SenderReport,
+    is_rtcp,
     parse_rtcp,
     serialize_rtcp,
 )
+from interlive.sdp import Candidate, SdpError, SessionDescription, effective_ice
 from interlive.transport.dtls import DtlsEndpoint, DtlsState
 from interlive.transport.ice import random_ice_string
 from interlive.transport.srtp import SrtpContext, SrtpError
@@ -212,46 +214,40 @@ class RemoteDescription:
 
 def parse_answer(text: str) -> RemoteDescription:
     """Read ICE credentials, the first UDP candidate, fingerprints, setup and SSRCs."""
-    ufrag = pwd = None
-    setup = "active"
-    address: Address | None = None
-    fingerprints: list[tuple[str, str]] = []
-    ssrcs: dict[str, list[int]] = {}
-    kind = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            kind = line[2:].split(" ", 1)[0]
-            continue
-        if not line.startswith("a="):
-            continue
-        name, _, value = line[2:].partition(":")
-        if name == "ice-ufrag" and ufrag is None:
-            ufrag = value
-        elif name == "ice-pwd" and pwd is None:
-            pwd = value
-        elif name == "fingerprint":
-            algorithm, _, digest = value.partition(" ")
-            if (algorithm.lower(), digest.strip()) not in fingerprints:
-                fingerprints.append((algorithm.lower(), digest.strip()))
-        elif name == "setup":
-            setup = value.strip()
-        elif name == "candidate" and address is None:
-            parts = value.split()
-            # foundation component transport priority ip port "typ" type
-            if len(parts) >= 8 and parts[2].lower() == "udp" and parts[1] == "1":
-                address = (parts[4], int(parts[5]))
-        elif name == "ssrc":
-            ssrc = int(value.split(" ", 1)[0])
-            if ssrc not in ssrcs.setdefault(kind, []):
-                ssrcs[kind].append(ssrc)
-    if not ufrag or not pwd:
+    try:
+        answer = SessionDescription.parse(text)
+    except SdpError as exc:
+        raise AnswerError(f"answer does not parse: {exc}") from exc
+    live = [m for m in answer.media if not m.rejected]
+    if not live:
+        raise AnswerError("answer accepts no media section")
+    ice = effective_ice(answer, live[0])
+    if not ice.ice_ufrag or not ice.ice_pwd:
         raise AnswerError("answer has no a=ice-ufrag / a=ice-pwd")
+    if not ice.fingerprints:
+        raise AnswerError("answer has no a=fingerprint")
+    address: Address | None = None
+    for media in live:
+        for raw in media.candidates:
+            candidate = Candidate.parse(raw)
+            if candidate.transport.lower() == "udp" and candidate.component == 1:
+                address = (candidate.ip, candidate.port)
+                break
+        if address is not None:
+            break
     if address is None:
         raise AnswerError("answer has no UDP host candidate")
-    if not fingerprints:
-        raise AnswerError("answer has no a=fingerprint")
-    return RemoteDescription(ufrag, pwd, address, fingerprints, setup, ssrcs)
+    ssrcs: dict[str, list[int]] = {}
+    for media in live:
+        ssrcs.setdefault(media.kind, []).extend(int(ssrc) for ssrc in media.ssrcs)
+    return RemoteDescription(
+        ice.ice_ufrag,
+        ice.ice_pwd,
+        address,
+        [(f.algorithm.lower(), f.value) for f in ice.fingerprints],
+        ice.setup or "active",
+        ssrcs,
+    )
 
 
 # --- the sans-IO core -------------------------------------------------------------------
@@ -611,10 +607,6 @@ class SyntheticPeer(asyncio.DatagramProtocol):
             self._pump()
 
 
-def _is_rtcp(second_byte: int) -> bool:
-    return 191 < second_byte < 224  # RFC 5761 §4
-
-
 class SyntheticPublisher(SyntheticPeer):
     """Sends paced VP8-like video and Opus-like audio; answers PLI and FIR with a keyframe."""
 
@@ -672,7 +664,7 @@ class SyntheticPublisher(SyntheticPeer):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         srtp = self._srtp
-        if srtp is not None and 127 < data[0] < 192 and len(data) > 1 and _is_rtcp(data[1]):
+        if srtp is not None and 127 < data[0] < 192 and is_rtcp(data):
             try:
                 packets = parse_rtcp(srtp.unprotect_rtcp(data))
             except (SrtpError, ValueError):

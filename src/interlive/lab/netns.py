@@ -170,8 +170,18 @@ def netns_pair(*, subnet: str = "10.201.0", tag: str | None = None) -> Iterator[
 
 
 @contextlib.contextmanager
-def random_drop(ns: Namespace, percent: float, *, protocol: str = "udp") -> Iterator[None]:
+def random_drop(
+    ns: Namespace | None,
+    percent: float,
+    *,
+    protocol: str = "udp",
+    source_port: int | None = None,
+) -> Iterator[None]:
     """Drop ``percent`` % of the ``protocol`` packets arriving in ``ns``, at random (nftables).
+
+    ``ns`` None means this host's own namespace (loopback traffic passes
+    prerouting too); ``source_port`` limits the drop to packets from that
+    port, e.g. one leg of a server's media.
 
     The rule is ``meta l4proto <protocol> numgen random mod 100 < N drop`` in
     a prerouting chain of a table of its own (``mod 10000`` for fractional
@@ -186,21 +196,27 @@ def random_drop(ns: Namespace, percent: float, *, protocol: str = "udp") -> Iter
         modulus, threshold = 100, int(percent)
     else:
         modulus, threshold = 10_000, round(percent * 100)
+    run = _run if ns is None else ns.run
+    match = (
+        ["meta", "l4proto", protocol]
+        if source_port is None
+        else [protocol, "sport", str(source_port)]
+    )
     table = f"interlive_drop_{secrets.token_hex(4)}"
-    ns.run("nft", "add", "table", "inet", table)
+    run("nft", "add", "table", "inet", table)
     try:
-        ns.run(
+        run(
             "nft", "add", "chain", "inet", table, "in",
             "{ type filter hook prerouting priority -300; policy accept; }",
         )  # fmt: skip
-        ns.run(
-            "nft", "add", "rule", "inet", table, "in", "meta", "l4proto", protocol,
+        run(
+            "nft", "add", "rule", "inet", table, "in", *match,
             "numgen", "random", "mod", str(modulus), "<", str(threshold), "drop",
         )  # fmt: skip
         yield
     finally:
         with contextlib.suppress(CommandError):
-            ns.run("nft", "delete", "table", "inet", table)
+            run("nft", "delete", "table", "inet", table)
 
 
 @contextlib.contextmanager

@@ -166,17 +166,7 @@ class RtpPacket:
         raw = b""
         extensions: dict[int, bytes]
         if b0 & 0x10:
-            if offset + 4 > size:
-                raise RtpError(
-                    f"extension header at offset {offset} needs 4 bytes, packet has {size}"
-                )
-            profile, words = _unpack_ext_header(data, offset)
-            start = offset + 4
-            offset = start + 4 * words
-            if offset > size:
-                raise RtpError(
-                    f"extension block of {words} words ends at {offset}, packet has {size} bytes"
-                )
+            profile, start, offset = _extension_span(data, offset, size)
             raw = data[start:offset]
             if profile == 0xBEDE or (profile & 0xFFF0) == 0x1000:
                 extensions = _parse_block(profile, data, start, offset)
@@ -305,6 +295,18 @@ class RtpPacket:
         )
 
 
+def _extension_span(data: bytes, offset: int, size: int) -> tuple[int, int, int]:
+    """The extension header at ``offset``: (profile, block start, block end), checked."""
+    if offset + 4 > size:
+        raise RtpError(f"extension header at offset {offset} needs 4 bytes, packet has {size}")
+    profile, words = _unpack_ext_header(data, offset)
+    start = offset + 4
+    end = start + 4 * words
+    if end > size:
+        raise RtpError(f"extension block of {words} words ends at {end}, packet has {size} bytes")
+    return profile, start, end
+
+
 def rewrite_rtp(
     data: bytes,
     *,
@@ -381,17 +383,7 @@ def _rewrite_extensions(
     rest = csrc_end
     elements: dict[int, bytes]
     if b0 & 0x10:
-        if csrc_end + 4 > size:
-            raise RtpError(
-                f"extension header at offset {csrc_end} needs 4 bytes, packet has {size}"
-            )
-        profile, words = _unpack_ext_header(data, csrc_end)
-        start = csrc_end + 4
-        rest = start + 4 * words
-        if rest > size:
-            raise RtpError(
-                f"extension block of {words} words ends at {rest}, packet has {size} bytes"
-            )
+        profile, start, rest = _extension_span(data, csrc_end, size)
         if profile == 0xBEDE or (profile & 0xFFF0) == 0x1000:
             elements = _parse_block(profile, data, start, rest)
         else:

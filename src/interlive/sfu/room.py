@@ -10,8 +10,6 @@ continues without renegotiation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from interlive.sfu.tracks import DownTrack, UpTrack
 
 
@@ -43,11 +41,10 @@ class Subscription:
 
 
 class Room:
-    def __init__(self, name: str, on_empty: Callable[[Room], None] | None = None) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
         self.tracks: list[UpTrack] = []
         self.subscriptions: list[Subscription] = []
-        self._on_empty = on_empty
 
     def publish(self, up: UpTrack, now: float) -> None:
         self.tracks.append(up)
@@ -79,6 +76,3 @@ class Room:
     @property
     def empty(self) -> bool:
         return not self.tracks and not self.subscriptions
-
-    def identities(self) -> set[str]:
-        return {t.identity for t in self.tracks} | {s.identity for s in self.subscriptions}

@@ -26,6 +26,7 @@ from interlive.rtp.rtcp import (
     Pli,
     ReceiverReport,
     Remb,
+    ReportBlock,
     RtcpPacket,
     Sdes,
     SdesChunk,
@@ -120,10 +121,8 @@ class PeerSession:
         self._sendto = sendto
         self._next_rtcp = now + RTCP_INTERVAL / 2
         self._mid_by_ssrc: dict[int, RecvMedia] = {}
-        self._mid_by_name: dict[str, RecvMedia] = {m.mid: m for m in plan.recv}
         self._rtx_ssrcs: dict[int, int] = {}
         self._rtx = RtxReceiver()
-        self._mid_ext_ids: dict[int, str] = {}  # extension id of sdes:mid per recv media
         for media in plan.recv:
             for ssrc in media.ssrcs:
                 self._mid_by_ssrc[ssrc] = media
@@ -316,11 +315,11 @@ class PeerSession:
                         self._published_mids.discard(self._up_mids.pop(ssrc, ""))
                         self.room.unpublish(up, now)
 
-    def _on_report_blocks(self, blocks: Sequence[object], now: float) -> None:
+    def _on_report_blocks(self, blocks: Sequence[ReportBlock], now: float) -> None:
         for block in blocks:
-            down = self.downtracks.get(getattr(block, "ssrc", -1))
+            down = self.downtracks.get(block.ssrc)
             if down is not None:
-                down.on_report_block(block, now)  # type: ignore[arg-type]
+                down.on_report_block(block, now)
 
     # --- datagrams out (RtpSink) ---------------------------------------------
     def send_rtp(self, packet: bytes) -> None:

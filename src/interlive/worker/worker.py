@@ -193,23 +193,6 @@ class MediaWorker:
             "cpu_seconds": time.process_time(),
         }
 
-    def op_rooms(self) -> dict[str, Any]:
-        return {
-            name: {
-                "participants": sorted(room.identities()),
-                "tracks": [
-                    {
-                        "id": t.id,
-                        "identity": t.identity,
-                        "kind": t.kind,
-                        "codec": t.codec.mime if t.codec else None,
-                    }
-                    for t in room.tracks
-                ],
-            }
-            for name, room in self.rooms.items()
-        }
-
     def _new_endpoint(self) -> Endpoint:
         """Fresh ICE credentials with this worker's certificate and address."""
         return Endpoint(
