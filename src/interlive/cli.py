@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     fanout.add_argument("--duration", type=float, default=10.0)
     fanout.add_argument("--workers", type=int, default=1, help="subscriber load processes")
     fanout.add_argument("--output", default=None, help="append the result to this markdown file")
+    forward = bench_sub.add_parser(
+        "forward", help="in-process cost of forwarding one packet to one subscriber"
+    )
+    forward.add_argument("--subscribers", type=int, default=500)
+    forward.add_argument("--packets", type=int, default=200)
+    forward.add_argument("--rounds", type=int, default=5)
+    forward.add_argument("--output", default=None, help="append the result to this markdown file")
     bench.set_defaults(func=_bench)
     return parser
 

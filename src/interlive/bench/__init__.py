@@ -3,6 +3,8 @@
 ``fanout`` (:mod:`interlive.bench.fanout`): one publisher, N SRTP subscribers;
 forwarded packets per second and per worker CPU-second, SFU-added latency,
 added loss and the machine's loopback ``sendto`` ceiling.
+``forward`` (:mod:`interlive.bench.forward`): the in-process cost of forwarding
+one packet to one subscriber (rewrite, history, SRTP), case by case.
 """
 
 from __future__ import annotations
@@ -19,5 +21,9 @@ def run_bench(args: argparse.Namespace) -> int:
         from interlive.bench.fanout import main
 
         return main(args)
+    if args.bench == "forward":
+        from interlive.bench.forward import main as forward_main
+
+        return forward_main(args)
     print(f"interlive bench: unknown benchmark {args.bench!r}", file=sys.stderr)
     return 2
