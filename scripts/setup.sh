@@ -42,6 +42,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
+# libopus for opuslib-next (Opus in-band FEC); Debian images ship it, minimal ones may not.
+apt_install libopus0
+
 # 2. interlive and its dependencies, again only when pyproject.toml changed.
 if [ ! -f "$STAMPS/pip" ] || [ pyproject.toml -nt "$STAMPS/pip" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from interlive.auth import DEFAULT_TTL, Role, mint_token, resolve_secret
 from interlive.config import ServerConfig, default_data_dir
+from interlive.worker.settings import LOSS_PROTECTION_CHOICES
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -23,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir),
         secret=args.secret,
         max_publish_bitrate=args.max_publish_bitrate,
+        loss_protection=args.loss_protection,
         log_level=args.log_level,
         dev=args.dev,
     )
@@ -111,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2_500_000,
         help="video bitrate cap asked of publishers, bit/s (default %(default)s)",
+    )
+    serve.add_argument(
+        "--loss-protection",
+        default="policy",
+        choices=LOSS_PROTECTION_CHOICES,
+        help="how lost packets are repaired for viewers: policy chooses per viewer from its "
+        "loss and RTT; none, nack, fec or red force one tool (default %(default)s)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--dev", action="store_true", help="development mode")

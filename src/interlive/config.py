@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interlive.worker.settings import LossProtection, MediaSettings
+
 
 def default_data_dir() -> Path:
     env = os.environ.get("INTERLIVE_DATA_DIR")
@@ -30,8 +32,16 @@ class ServerConfig:
     secret: str | None = None
     #: cap on the video bitrate asked of publishers through REMB, bits/s
     max_publish_bitrate: int = 2_500_000
+    #: viewer-leg loss repair: "policy" (per viewer) or one forced tool (see MediaSettings)
+    loss_protection: LossProtection = "policy"
     log_level: str = "info"
     dev: bool = False
+
+    def media_settings(self) -> MediaSettings:
+        return MediaSettings(
+            max_publish_bitrate=self.max_publish_bitrate,
+            loss_protection=self.loss_protection,
+        )
 
     def candidate_ip(self) -> str:
         if self.announced_ip:

@@ -62,7 +62,7 @@ class WorkerPool:
                     cfg.udp_bind,
                     port,
                     cfg.candidate_ip(),
-                    cfg.max_publish_bitrate,
+                    cfg.media_settings(),
                     cfg.log_level,
                     child,
                 ),

@@ -40,6 +40,7 @@ from interlive.sfu.tracks import Codec, DownTrack, UpTrack
 from interlive.transport.dtls import DtlsEndpoint, DtlsState
 from interlive.transport.ice import Address, IceEvent, IceLiteResponder, StunError
 from interlive.transport.srtp import SrtpContext, SrtpError
+from interlive.worker.settings import MediaSettings
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class PeerSession:
         counters: WorkerCounters,
         now: float,
         only: str | None = None,
-        max_publish_bitrate: int = 2_500_000,
+        settings: MediaSettings | None = None,
     ) -> None:
         self.sid = sid
         self.room = room
@@ -116,7 +117,7 @@ class PeerSession:
         self.closed = False
         self.close_reason: str | None = None
         self.counters = counters
-        self.max_publish_bitrate = max_publish_bitrate
+        self.settings = settings or MediaSettings()
         self.rtcp_ssrc = secrets.randbits(32) or 1
         self._sendto = sendto
         self._next_rtcp = now + RTCP_INTERVAL / 2
@@ -381,7 +382,7 @@ class PeerSession:
             video = [s for s, up in self.uptracks.items() if up.is_video]
             if video and any(m.remb for m in self.plan.recv):
                 packets.append(
-                    Remb(sender_ssrc=self.rtcp_ssrc, bitrate=self.max_publish_bitrate, ssrcs=video)
+                    Remb(sender_ssrc=self.rtcp_ssrc, bitrate=self.settings.max_publish_bitrate, ssrcs=video)
                 )
             self.send_rtcp(packets)
         reports = [sr for d in self.downtracks.values() if (sr := d.sender_report(now, ntp_now))]

@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from interlive.worker.channel import Event, Ready, Reply, Request, RequestError
+from interlive.worker.settings import MediaSettings
 from interlive.worker.worker import MediaWorker
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def run_worker(
     bind: str,
     port: int,
     candidate_ip: str,
-    max_bitrate: int,
+    settings: MediaSettings,
     log_level: str,
     conn: Connection,
 ) -> None:
@@ -67,11 +68,11 @@ def run_worker(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
-    asyncio.run(_main(index, bind, port, candidate_ip, max_bitrate, conn))
+    asyncio.run(_main(index, bind, port, candidate_ip, settings, conn))
 
 
 async def _main(
-    index: int, bind: str, port: int, candidate_ip: str, max_bitrate: int, conn: Connection
+    index: int, bind: str, port: int, candidate_ip: str, settings: MediaSettings, conn: Connection
 ) -> None:
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -91,7 +92,7 @@ async def _main(
         port=sock.getsockname()[1],
         sendto=transport.sendto,
         emit=emit,
-        max_publish_bitrate=max_bitrate,
+        settings=settings,
         clock=loop.time,
     )
     protocol.worker = worker

@@ -23,6 +23,7 @@ from interlive.transport.ice import Address, IceLiteResponder, random_ice_string
 from interlive.worker.channel import Event, RequestError
 from interlive.worker.negotiation import Endpoint, answer_ice_restart, answer_offer
 from interlive.worker.peer import PeerSession
+from interlive.worker.settings import MediaSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class MediaWorker:
         port: int,
         sendto: Callable[[bytes, Address], None],
         emit: Callable[[Event], None],
-        max_publish_bitrate: int = 2_500_000,
+        settings: MediaSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.index = index
@@ -48,7 +49,7 @@ class MediaWorker:
         self._sendto_raw = sendto
         self._emit = emit
         self._clock = clock
-        self.max_publish_bitrate = max_publish_bitrate
+        self.settings = settings or MediaSettings()
         self.rooms: dict[str, Room] = {}
         self.sessions: dict[str, PeerSession] = {}
         self._by_ufrag: dict[str, PeerSession] = {}
@@ -143,7 +144,7 @@ class MediaWorker:
             counters=self.counters,
             now=now,
             only=only,
-            max_publish_bitrate=self.max_publish_bitrate,
+            settings=self.settings,
         )
         self.sessions[sid] = session
         self._by_ufrag[ufrag] = session
