@@ -57,6 +57,8 @@ __all__ = [
     "encode_red",
     "red_primary",
     "strip_red",
+    "unpadded",
+    "wrap_red",
 ]
 
 #: Largest timestamp offset of a redundant block (14 bits, RFC 2198 §3).
@@ -369,3 +371,38 @@ class RedDecoder:
         if not rest and 1 <= steps <= gap:
             return lower_seq + steps
         return None
+
+
+def unpadded(packet: bytes) -> bytes:
+    """A whole RTP packet without its padding (P cleared); the packet itself if it has none.
+
+    What a RED receiver rebuilds from a RED packet is the packet without
+    padding, so this is the packet ULPFEC must protect (RFC 5109 §7.3 XORs
+    the bytes the receiver will hold).  Raises
+    :class:`~interlive.rtp.errors.RtpError` for a malformed packet.
+    """
+    if not packet[0] & 0x20:
+        return packet
+    pkt = RtpPacket.parse(packet)
+    return bytes((packet[0] & 0xDF,)) + packet[1 : pkt.payload_end]
+
+
+def wrap_red(packet: bytes, red_payload_type: int) -> bytes:
+    """Carry a whole RTP packet as the only block of a RED packet (:func:`strip_red` undone).
+
+    The fixed header, CSRCs and header extension are kept byte for byte; the
+    payload type becomes ``red_payload_type`` and the payload a one-byte
+    primary header (F=0, the packet's payload type) before the original
+    payload (RFC 2198 §3); padding is dropped.  ``strip_red(wrap_red(p, pt))``
+    is ``unpadded(p)``.
+    """
+    pkt = RtpPacket.parse(packet)
+    head = bytes((packet[0] & 0xDF, (packet[1] & 0x80) | red_payload_type))
+    return b"".join(
+        (
+            head,
+            packet[2 : pkt.payload_offset],
+            bytes((packet[1] & 0x7F,)),
+            packet[pkt.payload_offset : pkt.payload_end],
+        )
+    )

@@ -165,6 +165,13 @@ async def session_patch(request: web.Request) -> web.Response:
     )
 
 
+async def session_stats(request: web.Request) -> web.Response:
+    """The session's streams both ways and, per viewer stream, how its loss is repaired."""
+    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    result = await plane.pool.call(record.worker, "session_stats", sid=record.sid)
+    return web.json_response(result)
+
+
 async def options(request: web.Request) -> web.Response:
     return web.Response(
         status=204,
@@ -234,6 +241,7 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     app.router.add_post("/whep/{room}/{identity}", whep_post)
     app.router.add_delete("/{kind:whip|whep}/{room}/sessions/{sid}", session_delete)
     app.router.add_patch("/{kind:whip|whep}/{room}/sessions/{sid}", session_patch)
+    app.router.add_get("/{kind:whip|whep}/{room}/sessions/{sid}/stats", session_stats)
     app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
     root = web_root()
     if (root / "index.html").exists():

@@ -27,6 +27,18 @@ _COUNTERS = {
         "interlive_red_packets_sent_total",
         "Audio packets sent in RED (RFC 2198) to viewers whose loss calls for it",
     ),
+    "fec_sent": (
+        "interlive_fec_packets_sent_total",
+        "ULPFEC (RFC 5109) packets sent to viewers whose loss and RTT call for it",
+    ),
+    "fec_received": (
+        "interlive_fec_packets_received_total",
+        "ULPFEC packets received from publishers",
+    ),
+    "fec_recovered": (
+        "interlive_fec_recovered_total",
+        "Publisher packets lost on the way and rebuilt from their ULPFEC",
+    ),
 }
 
 

@@ -10,6 +10,16 @@ Later packets of the same source keep their spacing through fixed offsets.
 Video restarts only on a keyframe's first packet, so a decoder never starts
 from a delta frame.
 
+The output may differ from the input by more than offsets: the down-track
+*inserts* packets of its own (ULPFEC for this viewer) and *skips* input
+sequence numbers it consumed (a publisher's FEC, recovered from and not
+forwarded). Each is a shift of the output for every input sequence number
+above a boundary (the highest input forwarded when inserting, the consumed
+number when skipping). Packets arriving late, below a boundary, are
+translated with the shifts in force when they were sent, so a reordered
+packet never collides with an inserted one. The last ``MAX_SHIFTS`` shifts
+are remembered; older late packets are dropped as too old.
+
 ``translate`` decides and returns plain numbers; the down-track applies them
 (STYLE: decide, then apply). Sequence numbers here are extended (unwrapped)
 on input and output; the caller truncates to 16 bits on the wire.
@@ -17,8 +27,13 @@ on input and output; the caller truncates to 16 bits on the wire.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+
+#: Shifts remembered for late packets: at 30 frames/s with one FEC packet per
+#: frame, about two seconds, longer than any packet is still useful.
+MAX_SHIFTS = 64
 
 
 class Drop(Enum):
@@ -52,6 +67,11 @@ class Forwarder:
         self._last_seq = initial_sequence - 1
         self._last_ts: int | None = None
         self._last_time: float | None = None
+        #: highest input sequence translated from the current source
+        self._max_in = -1
+        #: (input boundary, output shift for inputs above it), oldest first
+        self._shifts: deque[tuple[int, int]] = deque(maxlen=MAX_SHIFTS)
+        self._oldest_boundary = -1
 
     @property
     def last_sequence(self) -> int:
@@ -101,6 +121,16 @@ class Forwarder:
             self._anchor(ext_seq, timestamp, now)
             restarted = True
         out_seq = ext_seq - self._seq_offset
+        if ext_seq > self._max_in:
+            self._max_in = ext_seq
+        elif self._shifts and ext_seq <= self._shifts[-1][0]:
+            if ext_seq <= self._oldest_boundary:
+                return Drop.TOO_OLD  # its shifts are forgotten: it cannot be placed
+            # a late packet: undo the shifts made after it was due
+            for boundary, shift in reversed(self._shifts):
+                if ext_seq > boundary:
+                    break
+                out_seq -= shift
         if out_seq < self._floor:
             return Drop.TOO_OLD
         out_ts = (timestamp - self._ts_offset) & _TS_MASK
@@ -110,10 +140,45 @@ class Forwarder:
             self._last_time = now
         return Translation(out_seq, out_ts, restarted)
 
+    def insert(self) -> int | None:
+        """Claim the next output sequence number for a packet of the down-track's own.
+
+        Input packets after the ones already forwarded move up by one.  None
+        while nothing of the current source has been forwarded (no place yet).
+        """
+        if self._need_anchor or self._max_in < 0:
+            return None
+        self._last_seq += 1
+        self._seq_offset -= 1
+        self._add_shift(self._max_in, 1)
+        return self._last_seq
+
+    def skip(self, source: object, ext_seq: int) -> None:
+        """Input ``ext_seq`` of ``source`` will never be forwarded: close its gap.
+
+        Only numbers above everything forwarded so far can be closed; an older
+        one has had its successors numbered already.
+        """
+        if source is not self._source or self._need_anchor or ext_seq <= self._max_in:
+            return
+        self._seq_offset += 1
+        self._add_shift(ext_seq, -1)
+        # treat the consumed number as seen, so a later packet is not "late" by it
+        self._max_in = ext_seq
+
+    def _add_shift(self, boundary: int, shift: int) -> None:
+        shifts = self._shifts
+        if len(shifts) == shifts.maxlen:
+            self._oldest_boundary = shifts[0][0]
+        shifts.append((boundary, shift))
+
     def _anchor(self, ext_seq: int, timestamp: int, now: float) -> None:
         next_seq = self._last_seq + 1
         self._seq_offset = ext_seq - next_seq
         self._floor = next_seq
+        self._max_in = ext_seq
+        self._shifts.clear()
+        self._oldest_boundary = -1
         if self._last_ts is None or self._last_time is None:
             self._ts_offset = 0  # first source: keep its timestamps as they are
         else:

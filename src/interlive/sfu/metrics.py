@@ -24,6 +24,11 @@ class WorkerCounters:
     rtx_received: int = 0
     #: audio packets sent to viewers wrapped in RED because of their loss
     red_sent: int = 0
+    #: ULPFEC packets sent to viewers whose loss and RTT call for it
+    fec_sent: int = 0
+    #: ULPFEC packets received from publishers, and media packets rebuilt from them
+    fec_received: int = 0
+    fec_recovered: int = 0
     #: dropped datagrams and packets by reason
     drops: Counter[str] = field(default_factory=Counter)
 

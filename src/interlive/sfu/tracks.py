@@ -17,10 +17,21 @@ from typing import Protocol
 
 from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
 from interlive.protection.nack import NackGenerator
-from interlive.protection.policy import LinkStats, PolicyConfig, ProtectionPolicy
-from interlive.protection.red import RedBlock, RedEncoder, decode_red, encode_red, strip_red
+from interlive.protection.red import (
+    RedBlock,
+    RedEncoder,
+    decode_red,
+    encode_red,
+    red_primary,
+    strip_red,
+    unpadded,
+    wrap_red,
+)
 from interlive.protection.rtx import RtxSender
+from interlive.protection.ulpfec import FecDecoder, FecEncoder
+from interlive.protection.viewer import LossProtection, ViewerProtection
 from interlive.rtp import extensions as ext
+from interlive.rtp.errors import RtpError
 from interlive.rtp.ntp import ntp_compact
 from interlive.rtp.packet import RtpPacket, rewrite_rtp
 from interlive.rtp.rtcp import Bye, Nack, Pli, ReportBlock, RtcpPacket, SenderReport
@@ -34,12 +45,12 @@ from interlive.sfu.receiver_stats import ReceiverStats
 #: extensions that name a stream inside its publisher's session; never forwarded
 _SESSION_SCOPED = frozenset({ext.MID, ext.RID, ext.REPAIRED_RID})
 _track_ids = itertools.count(1)
+#: codecs that carry or protect another codec's packets rather than media of their own
+_REPAIR_MIMES = frozenset({"red", "ulpfec", "rtx", "flexfec"})
 
-#: The viewer-leg policy: the SFU cannot turn on a publisher's Opus in-band FEC
-#: for one viewer, so in-band FEC is never counted on here.
-_VIEWER_POLICY = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0))
-#: weight of a new receiver report in the smoothed loss that drives protection
-_LOSS_GAIN = 0.3
+
+def _is_repair(codec: Codec) -> bool:
+    return codec.mime.split("/", 1)[-1].lower() in _REPAIR_MIMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +102,19 @@ class UpTrack:
         "counters",
         "downtracks",
         "extensions",
+        "fec",
         "id",
         "identity",
         "keyframes",
         "keyframes_received",
         "kind",
         "nack",
+        "red_pt",
         "rtcp_ssrc",
         "rtx_apt",
         "ssrc",
         "stats",
+        "ulpfec_pt",
         "unwrapper",
         "upstream",
     )
@@ -141,13 +155,32 @@ class UpTrack:
         self.rtx_apt = {
             c.rtx_payload_type: c.payload_type for c in codecs if c.rtx_payload_type is not None
         }
+        # Browsers that negotiated red + ulpfec for video send every packet in RED and
+        # their ULPFEC (RFC 5109) as RED blocks in the same sequence space.
+        self.red_pt = next((c.payload_type for c in codecs if c.mime.lower() == "video/red"), -1)
+        self.ulpfec_pt = next(
+            (c.payload_type for c in codecs if c.mime.lower() == "video/ulpfec"), -1
+        )
+        #: recovers lost packets from the publisher's ULPFEC: it must hold the media
+        #: from the start, since a frame's FEC follows the frame
+        self.fec = FecDecoder(ssrc) if self.ulpfec_pt >= 0 else None
         self.closed = False
 
     @property
     def is_video(self) -> bool:
         return self.kind == "video"
 
-    def on_rtp(self, packet: RtpPacket, now: float, *, retransmitted: bool = False) -> None:
+    def on_rtp(
+        self,
+        packet: RtpPacket,
+        now: float,
+        *,
+        retransmitted: bool = False,
+        recovered: bool = False,
+    ) -> None:
+        if packet.payload_type == self.red_pt:
+            self._on_video_red(packet, now, retransmitted)
+            return
         codec = self.codecs.get(packet.payload_type)
         if codec is None:
             self.counters.drop("unknown_payload_type")
@@ -156,17 +189,9 @@ class UpTrack:
             self.codec = codec
             self.stats.clock_rate = codec.clock_rate
             self._parse_descriptor = descriptor_parser_for(codec.mime)
-        ext_seq = self.unwrapper.unwrap(packet.sequence_number)
-        if retransmitted and (self.nack is None or ext_seq not in self.nack):
-            # the original arrived after all (or was given up): a copy would be a duplicate
-            self.counters.drop("rtx_duplicate")
+        ext_seq = self._receive(packet, now, retransmitted or recovered, check=not recovered)
+        if ext_seq is None:
             return
-        self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
-        nack = self.nack
-        if nack is not None:
-            nack.on_packet(ext_seq, now, retransmitted=retransmitted)
-            if len(nack):  # losses pending: NACK as soon as due, not on the next tick
-                self._poll_nack(now)
         keyframe_start = False
         if self._parse_descriptor is not None:
             try:
@@ -181,6 +206,60 @@ class UpTrack:
                     self.keyframes.on_keyframe()
         for down in self.downtracks:
             down.forward(self, packet, ext_seq, keyframe_start, now)
+        if self.fec is not None and not recovered:
+            try:
+                found = self.fec.add_media(packet.data)
+            except RtpError:
+                self.counters.drop("bad_fec")
+                return
+            self._deliver_recovered(found, now)
+
+    def _receive(self, packet: RtpPacket, now: float, late: bool, *, check: bool) -> int | None:
+        """Account for a packet in the sequence space: statistics, NACK; None if a duplicate."""
+        ext_seq = self.unwrapper.unwrap(packet.sequence_number)
+        if late and check and (self.nack is None or ext_seq not in self.nack):
+            # the original arrived after all (or was given up): a copy would be a duplicate
+            self.counters.drop("rtx_duplicate")
+            return None
+        self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
+        nack = self.nack
+        if nack is not None:
+            nack.on_packet(ext_seq, now, retransmitted=late)
+            if len(nack):  # losses pending: NACK as soon as due, not on the next tick
+                self._poll_nack(now)
+        return ext_seq
+
+    def _on_video_red(self, packet: RtpPacket, now: float, retransmitted: bool) -> None:
+        """Unwrap the publisher's video RED: media goes on plain, ULPFEC repairs losses."""
+        try:
+            block_pt, block = red_primary(packet.payload)
+            if block_pt != self.ulpfec_pt:
+                plain = RtpPacket.parse(strip_red(packet.data))
+        except ValueError:  # RedError or RtpError
+            self.counters.drop("bad_red")
+            return
+        if block_pt != self.ulpfec_pt:
+            self.on_rtp(plain, now, retransmitted=retransmitted)
+            return
+        ext_seq = self._receive(packet, now, retransmitted, check=True)
+        if ext_seq is None:
+            return
+        self.counters.fec_received += 1
+        for down in self.downtracks:  # not forwarded: viewers get FEC of their own
+            down.forwarder.skip(self, ext_seq)
+        if self.fec is None:
+            return
+        try:
+            out = self.fec.add_fec(block, packet.sequence_number, packet.timestamp)
+        except ValueError:  # FecError, a malformed FEC header
+            self.counters.drop("bad_fec")
+            return
+        self._deliver_recovered(out, now)
+
+    def _deliver_recovered(self, packets: list[bytes], now: float) -> None:
+        for data in packets:
+            self.counters.fec_recovered += 1
+            self.on_rtp(RtpPacket.parse(data), now, recovered=True)
 
     def request_keyframe(self, now: float) -> None:
         if self.is_video and self.keyframes.request(now):
@@ -237,6 +316,21 @@ class UpTrack:
             dlsr=r.dlsr,
         )
 
+    def describe(self) -> dict[str, object]:
+        """What the publisher sent us and how its losses were repaired."""
+        fec = self.fec
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "ssrc": self.ssrc,
+            "codec": None if self.codec is None else self.codec.mime,
+            "packets_received": self.stats.received,
+            "packets_lost": self.stats.lost,
+            "keyframes_received": self.keyframes_received,
+            "fec_recovered": 0 if fec is None else fec.recovered,
+            "subscribers": len(self.downtracks),
+        }
+
     def close(self) -> None:
         self.closed = True
         for down in list(self.downtracks):
@@ -248,6 +342,9 @@ class DownTrack:
     # plain instance dict stops sharing keys and CPython 3.11 de-specialises them.
     __slots__ = (
         "_ext_map",
+        "_fec_key",
+        "_fec_out",
+        "_fec_ts",
         "_last_send_time",
         "_last_ts",
         "_passthrough",
@@ -258,6 +355,8 @@ class DownTrack:
         "codecs",
         "counters",
         "extensions",
+        "fec_encoder",
+        "fec_sent",
         "forwarder",
         "fraction_lost",
         "history",
@@ -271,10 +370,11 @@ class DownTrack:
         "octets_sent",
         "packets_lost",
         "packets_sent",
+        "protection",
         "red_encoder",
+        "red_sent",
         "rtt",
         "rtx",
-        "smoothed_loss",
         "source",
         "ssrc",
         "transport",
@@ -293,6 +393,7 @@ class DownTrack:
         counters: WorkerCounters,
         match: CodecMatcher = same_codec,
         rtx_ssrc: int | None = None,
+        protection: LossProtection = "policy",
     ) -> None:
         self.identity = identity  # the subscriber's
         self.kind = kind
@@ -321,7 +422,23 @@ class DownTrack:
         opus = next((c for c in self.codecs if c.mime.lower() == "audio/opus"), None)
         self._red_out = (red.payload_type, opus.payload_type) if red and opus else None
         self.red_encoder: RedEncoder | None = None
-        self.smoothed_loss = 0.0
+        # ULPFEC this subscriber can receive (RFC 5109 in RED, as browsers negotiate it)
+        video_red = next((c for c in self.codecs if c.mime.lower() == "video/red"), None)
+        ulpfec = next((c for c in self.codecs if c.mime.lower() == "video/ulpfec"), None)
+        self._fec_out = (
+            (video_red.payload_type, ulpfec.payload_type) if video_red and ulpfec else None
+        )
+        self.fec_encoder: FecEncoder | None = None
+        self._fec_ts = -1
+        self._fec_key = False
+        self.protection = ViewerProtection(
+            "video" if kind == "video" else "audio",
+            protection,
+            can_fec=self._fec_out is not None,
+            can_red=self._red_out is not None,
+        )
+        self.fec_sent = 0
+        self.red_sent = 0
         self._ext_map: dict[int, int] = {}
         self._passthrough: frozenset[int] = frozenset()
         # sender statistics for SR
@@ -342,7 +459,7 @@ class DownTrack:
     def accepts(self, up: UpTrack) -> bool:
         if up.kind != self.kind:
             return False
-        return any(self._map_codec(c) is not None for c in up.codecs.values())
+        return any(self._map_codec(c) is not None for c in up.codecs.values() if not _is_repair(c))
 
     def attach(self, up: UpTrack, now: float) -> None:
         """Carry ``up`` from its next keyframe; numbering stays contiguous."""
@@ -467,6 +584,7 @@ class DownTrack:
             copy.padding_size = 0
             source_data, pt = bytes(copy), self._red_out[0]
             self.counters.red_sent += 1
+            self.red_sent += 1
         exts = packet.extensions
         if not exts or exts.keys() <= self._passthrough:
             data = rewrite_rtp(
@@ -485,13 +603,58 @@ class DownTrack:
                 payload_type=pt,
                 extension_ids=self._ext_map,
             )
-        self.history.store(t.sequence_number, data, now)
+        if self.fec_encoder is not None:
+            self._send_protected(data, t.timestamp, keyframe_start, now)
+        else:
+            self.history.store(t.sequence_number, data, now)
+            self.transport.send_rtp(data)
         self.packets_sent += 1
         self.octets_sent += packet.payload_end - packet.payload_offset  # no payload copy
         if self._last_send_time is None or t.sequence_number >= self.forwarder.last_sequence:
             self._last_ts = t.timestamp
             self._last_send_time = now
-        self.transport.send_rtp(data)
+
+    def _send_protected(
+        self, data: bytes, timestamp: int, keyframe_start: bool, now: float
+    ) -> None:
+        """Send video in RED and follow each frame with its ULPFEC packets (RFC 5109).
+
+        Browsers recover only packets they received inside RED, so while FEC is
+        on every media packet goes in RED; the FEC covers the packet as the
+        viewer rebuilds it from the RED block (header kept, padding dropped).
+        """
+        encoder = self.fec_encoder
+        assert encoder is not None and self._fec_out is not None
+        red_pt, ulpfec_pt = self._fec_out
+        seq = int.from_bytes(data[2:4], "big")
+        wrapped = wrap_red(data, red_pt)
+        previous_key = self._fec_key
+        if timestamp != self._fec_ts:
+            self._fec_ts = timestamp
+            self._fec_key = keyframe_start
+        protection = self.protection
+        key = self._fec_key or previous_key
+        rate = protection.fec_rate_keyframe if key else protection.fec_rate
+        self.history.store(seq, wrapped, now)  # RTX of it goes out as RED, apt=red
+        self.transport.send_rtp(wrapped)
+        for payload in encoder.push(unpadded(data), rate):
+            out_seq = self.forwarder.insert()
+            if out_seq is None:
+                break
+            fec = bytes(
+                RtpPacket(
+                    payload_type=red_pt,
+                    sequence_number=out_seq & 0xFFFF,
+                    timestamp=self._fec_ts,
+                    ssrc=self.ssrc,
+                    payload=encode_red(ulpfec_pt, payload, []),
+                )
+            )
+            self.history.store(out_seq, fec, now)
+            self.transport.send_rtp(fec)
+            self.packets_sent += 1
+            self.fec_sent += 1
+            self.counters.fec_sent += 1
 
     # --- RTCP ------------------------------------------------------------------
     def sender_report(self, now: float, ntp_now: int) -> SenderReport | None:
@@ -523,41 +686,59 @@ class DownTrack:
 
     def on_report_block(self, block: ReportBlock, now: float) -> None:
         self.fraction_lost = block.fraction_lost / 256.0
-        self.smoothed_loss += (self.fraction_lost - self.smoothed_loss) * _LOSS_GAIN
-        if self._red_out is not None:
-            self._choose_red()
         self.packets_lost = block.packets_lost
         self.jitter = block.jitter
         sent = self._sr_sent.get(block.lsr)
         if block.lsr and sent is not None:
             self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
+        if self.protection.on_report(self.fraction_lost, self.rtt, self.octets_sent, now):
+            self._apply_protection()
 
-    def _choose_red(self) -> None:
-        """Add, change or drop RED redundancy for this viewer from its measured loss."""
-        decision = _VIEWER_POLICY.decide(
-            LinkStats(
-                loss_rate=min(self.smoothed_loss, 0.99),
-                mean_burst_length=1.0,
-                rtt=self.rtt if self.rtt is not None else 0.05,
-                playout_deadline=0.1,
-                bitrate=32_000,
-                kind="audio",
-            )
-        )
-        distance = decision.red_distance
+    def _apply_protection(self) -> None:
+        """Start, change or stop RED and ULPFEC as the viewer's protection decided."""
+        protection = self.protection
+        distance = protection.red_distance
         if distance == 0:
             self.red_encoder = None
         elif self.red_encoder is None:
             self.red_encoder = RedEncoder(distance)
         else:
             self.red_encoder.distance = distance
+        if protection.fec_rate <= 0 and protection.fec_rate_keyframe <= 0:
+            self.fec_encoder = None
+        else:
+            if self.fec_encoder is None:
+                self.fec_encoder = FecEncoder()
+            self.fec_encoder.mask_kind = protection.decision.fec_mask
 
     def on_nack(self, lost: Sequence[int], now: float) -> None:
         self.nacks_received += len(lost)
         self.counters.nacks_received += len(lost)
+        self.protection.on_nack(lost)
+        if not self.protection.answers_nacks:
+            return
         for packet in self.rtx.on_nack(lost, now, self.rtt):
             self.counters.retransmissions_sent += 1
             self.transport.send_rtp(packet)
+
+    def describe(self) -> dict[str, object]:
+        """This viewer's stream: what was sent, what the viewer reports, how loss is repaired."""
+        source = self.source
+        return {
+            "mid": self.mid,
+            "kind": self.kind,
+            "ssrc": self.ssrc,
+            "source": None if source is None else {"identity": source.identity, "track": source.id},
+            "packets_sent": self.packets_sent,
+            "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
+            "fraction_lost": round(self.fraction_lost, 4),
+            "packets_lost": self.packets_lost,
+            "nacks_received": self.nacks_received,
+            "retransmissions_sent": self.rtx.sent,
+            "fec_packets_sent": self.fec_sent,
+            "red_packets_sent": self.red_sent,
+            "protection": self.protection.stats(),
+        }
 
     def say_goodbye(self) -> None:
         """Tell the subscriber this stream stopped (RFC 3550 §6.6); it may resume later."""

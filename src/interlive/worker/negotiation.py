@@ -56,6 +56,10 @@ def server_capabilities() -> Capabilities:
     # RED for Opus (RFC 2198): forwarded to viewers that negotiated it, stripped to
     # the primary for the others (see DownTrack); the block list is the offerer's.
     caps.audio_codecs.append(CodecCapability("audio/red", 48000, 2, echo_fmtp=("*",)))
+    # ULPFEC (RFC 5109) for video, carried in RED as browsers do: publishers' FEC is
+    # used to recover their losses; viewers get FEC of their own when the policy says.
+    caps.video_codecs.append(CodecCapability("video/red", 90000, rtx=True))
+    caps.video_codecs.append(CodecCapability("video/ulpfec", 90000))
     for codec in [*caps.audio_codecs, *caps.video_codecs]:
         codec.rtcp_fb[:] = [fb for fb in codec.rtcp_fb if fb not in _DISABLED_FEEDBACK]
     for kind, uris in caps.header_extensions.items():

@@ -142,6 +142,7 @@ class PeerSession:
                 transport=self,
                 counters=counters,
                 rtx_ssrc=m.rtx_ssrc,
+                protection=self.settings.loss_protection,
             )
             for m in plan.send
         }
@@ -382,7 +383,11 @@ class PeerSession:
             video = [s for s, up in self.uptracks.items() if up.is_video]
             if video and any(m.remb for m in self.plan.recv):
                 packets.append(
-                    Remb(sender_ssrc=self.rtcp_ssrc, bitrate=self.settings.max_publish_bitrate, ssrcs=video)
+                    Remb(
+                        sender_ssrc=self.rtcp_ssrc,
+                        bitrate=self.settings.max_publish_bitrate,
+                        ssrcs=video,
+                    )
                 )
             self.send_rtcp(packets)
         reports = [sr for d in self.downtracks.values() if (sr := d.sender_report(now, ntp_now))]
@@ -394,6 +399,18 @@ class PeerSession:
             self.send_rtcp([*reports, Sdes(chunks=sdes_chunks)])
 
     # --- lifetime --------------------------------------------------------------
+    def describe(self) -> dict[str, object]:
+        """The session's streams both ways, for ``GET .../sessions/{sid}/stats``."""
+        return {
+            "sid": self.sid,
+            "room": self.room,
+            "identity": self.identity,
+            "mode": self.mode,
+            "connected": self.srtp is not None,
+            "published": [up.describe() for up in self.uptracks.values()],
+            "subscribed": [down.describe() for down in self.downtracks.values()],
+        }
+
     def close(self, reason: str, now: float | None = None) -> None:
         if self.closed:
             return

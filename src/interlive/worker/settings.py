@@ -8,13 +8,10 @@ field here instead of a parameter threaded through five signatures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, get_args
 
-#: What the server does for each viewer's lost packets (see docs/architecture.md):
-#: ``policy`` chooses per viewer from its measured loss and RTT; the others force one
-#: tool everywhere (``none`` repairs nothing), which the loss benchmark compares.
-LossProtection = Literal["policy", "none", "nack", "fec", "red"]
-LOSS_PROTECTION_CHOICES: Final[tuple[str, ...]] = get_args(LossProtection)
+from interlive.protection.viewer import LOSS_PROTECTION_CHOICES, LossProtection
+
+__all__ = ["LOSS_PROTECTION_CHOICES", "LossProtection", "MediaSettings"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,12 @@ class MediaWorker:
         self._by_ufrag[ufrag] = session
         return {"restart": True, "fragment": answer}
 
+    def op_session_stats(self, *, sid: str) -> dict[str, Any]:
+        session = self.sessions.get(sid)
+        if session is None:
+            raise RequestError(404, "not_found", "no such session")
+        return session.describe()
+
     def op_stats(self) -> dict[str, Any]:
         c = self.counters
         return {
@@ -190,6 +196,9 @@ class MediaWorker:
             "retransmissions_sent": c.retransmissions_sent,
             "rtx_received": c.rtx_received,
             "red_sent": c.red_sent,
+            "fec_sent": c.fec_sent,
+            "fec_received": c.fec_received,
+            "fec_recovered": c.fec_recovered,
             "drops": dict(c.drops),
             "cpu_seconds": time.process_time(),
         }

@@ -19,6 +19,8 @@ from interlive.protection.red import (
     encode_red,
     red_primary,
     strip_red,
+    unpadded,
+    wrap_red,
 )
 from interlive.rtp.errors import RtpError
 from interlive.rtp.packet import RtpPacket
@@ -414,3 +416,34 @@ def test_decoder_fuzz(packets: list[tuple[int, int, bytes]]) -> None:
     for seq, ts, payload in packets:
         with contextlib.suppress(RedError):
             dec.push(seq, ts, payload)
+
+
+def test_wrap_red_is_strip_reds_inverse_and_drops_padding() -> None:
+    plain = bytes(
+        RtpPacket(
+            payload_type=96,
+            marker=True,
+            sequence_number=7,
+            timestamp=90000,
+            ssrc=0x1234,
+            extension_profile=0xBEDE,
+            extensions={3: b"\x01\x02\x03"},
+            payload=b"media",
+        )
+    )
+    wrapped = wrap_red(plain, 116)
+    red = RtpPacket.parse(wrapped)
+    assert (red.payload_type, red.marker, red.sequence_number, red.timestamp, red.ssrc) == (
+        116,
+        True,
+        7,
+        90000,
+        0x1234,
+    )
+    assert red.extensions == {3: b"\x01\x02\x03"}
+    assert red.payload == b"\x60media"  # F=0, block PT 96 (RFC 2198 §3)
+    assert strip_red(wrapped) == plain
+    padded = plain[:0] + bytes((plain[0] | 0x20,)) + plain[1:] + b"\x00\x00\x03"
+    assert unpadded(padded) == plain
+    assert unpadded(plain) is plain
+    assert strip_red(wrap_red(padded, 116)) == plain

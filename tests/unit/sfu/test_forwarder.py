@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from interlive.sfu.forwarder import Drop, Forwarder, Translation
+from interlive.sfu.forwarder import MAX_SHIFTS, Drop, Forwarder, Translation
 
 A, B = object(), object()
 
@@ -67,3 +67,60 @@ def test_anchored_to_and_offset() -> None:
     assert not f.anchored_to(A)
     f.translate(A, 5, 1234, 0.0, keyframe_start=True)
     assert f.anchored_to(A) and f.timestamp_offset == 0
+
+
+def _seq(t: Translation | Drop) -> int:
+    assert isinstance(t, Translation), t
+    return t.sequence_number
+
+
+def test_inserted_packets_take_the_next_number_and_push_later_input_up() -> None:
+    f = Forwarder(90000, is_video=True, initial_sequence=100)
+    f.switch_source(A)
+    assert f.insert() is None  # nothing forwarded yet: no place for a packet of our own
+    assert _seq(f.translate(A, 10, 0, 0.0, keyframe_start=True)) == 100
+    assert _seq(f.translate(A, 11, 0, 0.0)) == 101
+    assert f.insert() == 102  # e.g. the FEC packet after the frame's last packet
+    assert f.insert() == 103
+    assert _seq(f.translate(A, 12, 3000, 0.033)) == 104
+    assert f.last_sequence == 104
+
+
+def test_a_late_packet_keeps_the_number_it_had_before_an_insertion() -> None:
+    f = Forwarder(90000, is_video=True, initial_sequence=0)
+    f.switch_source(A)
+    f.translate(A, 10, 0, 0.0, keyframe_start=True)  # 0
+    f.translate(A, 12, 0, 0.0)  # 2: 11 is missing
+    assert f.insert() == 3
+    assert _seq(f.translate(A, 13, 3000, 0.033)) == 4
+    # 11 arrives late (or as a retransmission): it is 1, not 2 (that would collide)
+    assert _seq(f.translate(A, 11, 0, 0.04)) == 1
+
+
+def test_skipped_input_numbers_leave_no_gap() -> None:
+    f = Forwarder(90000, is_video=True, initial_sequence=500)
+    f.switch_source(A)
+    f.translate(A, 20, 0, 0.0, keyframe_start=True)  # 500
+    f.skip(A, 21)  # the publisher's FEC packet: consumed, not forwarded
+    assert _seq(f.translate(A, 22, 3000, 0.033)) == 501
+    f.skip(A, 24)  # consumed before 23 arrived
+    assert _seq(f.translate(A, 25, 6000, 0.066)) == 503
+    assert _seq(f.translate(A, 23, 3000, 0.07)) == 502  # late, below the skipped number
+    f.skip(B, 26)  # another source's numbers mean nothing here
+    f.skip(A, 22)  # already forwarded past it: cannot be closed
+    assert _seq(f.translate(A, 26, 9000, 0.1)) == 504
+
+
+def test_shifts_reset_on_a_source_switch_and_forgotten_ones_drop_late_packets() -> None:
+    f = Forwarder(90000, is_video=True, initial_sequence=0)
+    f.switch_source(A)
+    f.translate(A, 1000, 0, 0.0, keyframe_start=True)
+    for n in range(1, MAX_SHIFTS + 2):
+        f.translate(A, 1000 + 2 * n, 0, 0.0)  # leave odd numbers missing
+        f.insert()
+    # 1001's shift is long forgotten: it cannot be placed without risking a collision
+    assert f.translate(A, 1001, 0, 0.0) is Drop.TOO_OLD
+    last = f.last_sequence
+    f.switch_source(B)
+    assert _seq(f.translate(B, 7, 0, 1.0, keyframe_start=True)) == last + 1
+    assert _seq(f.translate(B, 8, 0, 1.0)) == last + 2

@@ -303,3 +303,164 @@ def test_red_is_added_for_a_lossy_viewer_and_dropped_when_loss_ends() -> None:
     up.on_rtp(opus(4), 0.06)
     assert sub.rtp[-1].payload_type == 111 and sub.rtp[-1].payload == bytes([4]) * 4
     assert counters.red_sent == 2
+
+
+VIDEO_RED_SUB = Codec(116, "video/red", 90000, rtx_payload_type=117)
+ULPFEC_SUB = Codec(118, "video/ulpfec", 90000)
+
+
+def vp8_frame(first_seq: int, ts: int, packets: int, *, key: bool) -> list[RtpPacket]:
+    """One VP8 frame in ``packets`` packets, the last with the marker bit."""
+    out = []
+    for i in range(packets):
+        descriptor = bytes([0x10 if i == 0 else 0x00])
+        body = bytes([0x00 if key else 0x01, 0, 0]) if i == 0 else b""
+        raw = bytes(
+            RtpPacket(
+                payload_type=96,
+                marker=i == packets - 1,
+                sequence_number=(first_seq + i) & 0xFFFF,
+                timestamp=ts,
+                ssrc=1111,
+                payload=descriptor + body + bytes([first_seq + i]) * (40 + 7 * i),
+            )
+        )
+        out.append(RtpPacket.parse(raw))
+    return out
+
+
+def lossy_report(down: DownTrack, loss: float, now: float) -> None:
+    down.on_report_block(
+        ReportBlock(ssrc=down.ssrc, fraction_lost=int(loss * 256), packets_lost=0,
+                    highest_sequence=0, jitter=0, lsr=0, dlsr=0),
+        now,
+    )  # fmt: skip
+
+
+def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, _ = make(counters, pub, sub)
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222,
+                     codecs=[Codec(100, "video/VP8", 90000, rtx_payload_type=101),
+                             VIDEO_RED_SUB, ULPFEC_SUB],
+                     extensions={}, transport=sub, counters=counters, rtx_ssrc=3333)  # fmt: skip
+    down.attach(up, 0.0)
+    frame1 = vp8_frame(10, 3000, 4, key=True)
+    for p in frame1:
+        up.on_rtp(p, 0.0)
+    assert all(p.payload_type == 100 for p in sub.rtp) and down.fec_encoder is None
+    # 20 % loss at 200 ms RTT: no NACK can land in time, the policy turns FEC on
+    down.rtt = 0.2
+    for i in range(5):
+        down.octets_sent += 75_000  # as a 600 kbit/s stream would: FEC is off below 170
+        lossy_report(down, 0.2, 1.0 + i)
+    assert down.fec_encoder is not None and down.protection.fec_rate > 0
+    sub.rtp.clear()
+    frame2 = vp8_frame(14, 6000, 5, key=False)
+    for p in frame2:
+        up.on_rtp(p, 1.0)
+    # every media packet in RED; the FEC packets right after the frame, numbers contiguous
+    assert all(p.payload_type == 116 for p in sub.rtp)
+    blocks = [decode_red(p.payload)[-1].payload_type for p in sub.rtp]
+    assert blocks[:5] == [100] * 5 and set(blocks[5:]) == {118} and len(blocks) > 5
+    seqs = [p.sequence_number for p in sub.rtp]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert counters.fec_sent == down.fec_sent == len(blocks) - 5
+    # the viewer loses the frame's second packet and rebuilds it from the FEC
+    from interlive.protection.red import red_primary, strip_red
+    from interlive.protection.ulpfec import FecDecoder
+
+    decoder = FecDecoder(down.ssrc)
+    lost = sub.rtp[1]
+    rebuilt: list[bytes] = []
+    for p in sub.rtp:
+        if p is lost:
+            continue
+        block_pt, block = red_primary(p.payload)
+        if block_pt == 118:
+            rebuilt += decoder.add_fec(block, p.sequence_number, p.timestamp)
+        else:
+            rebuilt += decoder.add_media(strip_red(p.data))
+    assert rebuilt == [strip_red(lost.data)]
+    # the next frame's numbering continues after the FEC packets
+    sent_before = len(sub.rtp)
+    up.on_rtp(vp8_frame(19, 9000, 1, key=False)[0], 1.1)
+    assert sub.rtp[sent_before].sequence_number == seqs[-1] + 1
+    # a retransmission request for the RED packet is answered in RTX for RED (apt=116)
+    sent_before = len(sub.rtp)
+    down.on_nack([lost.sequence_number], 1.2)
+    rtx = sub.rtp[sent_before]
+    assert (rtx.ssrc, rtx.payload_type) == (3333, 117)
+    assert rtx.payload[:2] == lost.sequence_number.to_bytes(2, "big")
+    assert rtx.payload[2:] == lost.payload
+
+
+def test_publisher_fec_repairs_its_loss_and_its_numbers_leave_no_gap() -> None:
+    from interlive.protection.red import wrap_red
+    from interlive.protection.ulpfec import FecEncoder
+
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up = UpTrack(
+        identity="alice",
+        kind="video",
+        ssrc=1111,
+        codecs=[VP8_PUB, Codec(120, "video/red", 90000), Codec(121, "video/ulpfec", 90000)],
+        extensions={},
+        upstream=pub,
+        rtcp_ssrc=9,
+        counters=counters,
+    )
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222, codecs=[VP8_SUB],
+                     extensions={}, transport=sub, counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+    # what a browser sends: media in RED, then the frame's FEC in RED, one sequence space
+    encoder = FecEncoder()
+    wire: list[bytes] = []
+    seq = 100
+    for ts, key in ((3000, True), (6000, False)):
+        frame = vp8_frame(seq, ts, 4, key=key)
+        fecs: list[bytes] = []
+        for p in frame:
+            wire.append(wrap_red(p.data, 120))
+            fecs += encoder.push(p.data, 0.5)
+        seq += len(frame)
+        for payload in fecs:
+            fec = RtpPacket(payload_type=120, sequence_number=seq, timestamp=ts, ssrc=1111,
+                            payload=encode_red(121, payload, []))  # fmt: skip
+            wire.append(bytes(fec))
+            seq += 1
+    lost_index = wire.index(next(w for w in wire if RtpPacket.parse(w).sequence_number == 102))
+    for i, data in enumerate(wire):
+        if i != lost_index:
+            up.on_rtp(RtpPacket.parse(data), 0.01 * i)
+    assert counters.fec_received == 4 and counters.fec_recovered == 1
+    # the viewer gets the 8 media packets, plain VP8, numbered without the FEC's gaps
+    assert [p.payload_type for p in sub.rtp] == [100] * 8
+    by_seq = sorted(sub.rtp, key=lambda p: p.sequence_number)
+    first = by_seq[0].sequence_number
+    assert [p.sequence_number for p in by_seq] == list(range(first, first + 8))
+    assert [p.payload for p in by_seq] == [
+        p.payload for p in vp8_frame(100, 3000, 4, key=True) + vp8_frame(106, 6000, 4, key=False)
+    ]
+
+
+def test_malformed_publisher_fec_is_counted_and_changes_nothing() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    codecs = [VP8_PUB, Codec(120, "video/red", 90000), Codec(121, "video/ulpfec", 90000)]
+    up = UpTrack(identity="alice", kind="video", ssrc=1111, codecs=codecs, extensions={},
+                 upstream=pub, rtcp_ssrc=9, counters=counters)  # fmt: skip
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222, codecs=[VP8_SUB],
+                     extensions={}, transport=sub, counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+    for p in vp8_frame(1, 3000, 2, key=True):
+        up.on_rtp(p, 0.0)
+    bad_fec = bytes(RtpPacket(payload_type=120, sequence_number=3, timestamp=3000, ssrc=1111,
+                              payload=encode_red(121, b"\x00\x01", [])))  # fmt: skip
+    bad_red = bytes(RtpPacket(payload_type=120, sequence_number=4, timestamp=3000, ssrc=1111,
+                              payload=b"\xf9"))  # fmt: skip
+    up.on_rtp(RtpPacket.parse(bad_fec), 0.01)
+    up.on_rtp(RtpPacket.parse(bad_red), 0.02)
+    assert counters.drops["bad_fec"] == 1 and counters.drops["bad_red"] == 1
+    up.on_rtp(vp8_frame(5, 6000, 1, key=False)[0], 0.03)
+    # the FEC packet's number is closed; the unreadable RED packet's stays a gap
+    assert [p.sequence_number - sub.rtp[0].sequence_number for p in sub.rtp] == [0, 1, 3]

@@ -10,6 +10,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ from interlive.rtp.packet import RtpPacket
 from interlive.rtp.rtcp import Bye, Nack, parse_rtcp
 from interlive.transport.dtls import Certificate
 from interlive.transport.ice import random_ice_string
-from interlive.worker.channel import Event
+from interlive.worker.channel import Event, RequestError
 from interlive.worker.worker import MediaWorker
 
 Address = tuple[str, int]
@@ -348,3 +349,23 @@ def test_nack_goes_out_with_the_next_packet_once_due_not_only_on_the_tick() -> N
     net.clock.now += 0.006  # past the grace; no worker tick runs
     net.send(pub, pub.core.srtp.protect_rtp(vp8_packet(14, key=False, ssrc=ssrc)))
     assert [p.lost for p in pub.rtcp if isinstance(p, Nack)] == [[12]]
+
+
+def test_session_stats_show_each_stream_and_how_its_loss_is_repaired() -> None:
+    net, pub, sub, _ = connected_pair()
+    assert sub.core.srtp is not None
+    media_ssrc, _ = sub.answer_ssrcs["video"]
+    nack = Nack(sender_ssrc=1, media_ssrc=media_ssrc, lost=[sub.rtp[1].sequence_number])
+    net.send(sub, sub.core.srtp.protect_rtcp(bytes(nack)))
+    viewer = net.worker.handle("session_stats", {"sid": sub.sid})
+    assert (viewer["identity"], viewer["mode"], viewer["connected"]) == ("bob", "subscribe", True)
+    video = next(d for d in viewer["subscribed"] if d["kind"] == "video")
+    assert video["source"]["identity"] == "alice"
+    assert video["packets_sent"] == len([p for p in sub.rtp if p.ssrc == media_ssrc])
+    assert video["nacks_received"] == 1 and video["retransmissions_sent"] == 1
+    assert video["protection"]["mode"] == "policy" and video["protection"]["nack"] is True
+    publisher = net.worker.handle("session_stats", {"sid": pub.sid})
+    assert publisher["published"][0]["packets_received"] > 0
+    with pytest.raises(RequestError) as refused:
+        net.worker.handle("session_stats", {"sid": "nope"})
+    assert refused.value.status == 404

@@ -1,0 +1,219 @@
+"""The repair tools one viewer gets for one stream, re-chosen as its link is measured.
+
+Theory of operation
+-------------------
+A down-track owns one :class:`ViewerProtection`.  It is told what the viewer
+reports and asks for (sans-IO: numbers and ``now`` in, a decision out):
+
+* every RTCP receiver report: the fraction lost (smoothed, so one bad second
+  does not flip the choice), the RTT measured from our sender reports, and the
+  octets sent so far (the stream's bitrate, which sets how many packets a
+  frame spans);
+* every NACK: the lost sequence numbers, whose runs estimate the mean burst
+  length (consecutive losses defeat consecutive-packet FEC masks and RED; the
+  policy then prefers interleaved masks or NACK).
+
+On each report the :class:`~interlive.protection.policy.ProtectionPolicy`
+decides from a :class:`~interlive.protection.policy.LinkStats`; the result is
+kept as :attr:`ViewerProtection.decision` and the down-track applies it (RED
+distance for Opus, ULPFEC rates and mask for video, whether NACKs are
+answered).  The playout deadline is the viewer's patience: a video frame that
+waits longer than about 150 ms past its due time counts as a freeze (the W3C
+webrtc-stats definition at 30 frames/s), so repair must land within it.
+
+The *mode* (``interlive serve --loss-protection``) forces one tool for the
+loss benchmark: ``none``, ``nack`` (answer NACKs only), ``fec`` (ULPFEC on
+video at the level the policy would pick without NACK), ``red`` (RED on audio
+likewise).  ``policy`` lets the policy combine them.  A tool the viewer did not
+negotiate (no ``ulpfec``, no ``red``) is never used, whatever the mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import pairwise
+from typing import Final, Literal, get_args
+
+from interlive.protection.policy import (
+    LinkStats,
+    MediaKind,
+    PolicyConfig,
+    ProtectionDecision,
+    ProtectionPolicy,
+)
+
+__all__ = [
+    "AUDIO_DEADLINE",
+    "LOSS_PROTECTION_CHOICES",
+    "VIDEO_DEADLINE",
+    "LossProtection",
+    "ViewerProtection",
+    "mean_run_length",
+]
+
+#: ``policy`` chooses per viewer; the others force one tool everywhere (``none``
+#: repairs nothing), which the loss benchmark compares.
+LossProtection = Literal["policy", "none", "nack", "fec", "red"]
+LOSS_PROTECTION_CHOICES: Final[tuple[str, ...]] = get_args(LossProtection)
+
+#: How late a video packet may land and still avoid a freeze (seconds).
+VIDEO_DEADLINE: Final = 0.15
+#: Audio's jitter buffer is shallower; audio NACK is not used, so this only informs stats.
+AUDIO_DEADLINE: Final = 0.1
+#: Weight of a new receiver report in the smoothed loss.
+LOSS_GAIN: Final = 0.3
+#: Weight of a new NACK's mean run in the smoothed burst length.
+BURST_GAIN: Final = 0.2
+#: RTT assumed until the viewer's reports give one (seconds).
+DEFAULT_RTT: Final = 0.05
+_ASSUMED_BITRATE: Final = {"audio": 32_000.0, "video": 600_000.0}
+
+# The SFU cannot turn on a publisher's Opus in-band FEC for one viewer, so the
+# viewer-leg policy never counts on it.
+_POLICY: Final = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0))
+_WITHOUT_NACK: Final = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0, max_nack_attempts=0))
+
+
+def mean_run_length(lost: Sequence[int]) -> float:
+    """Mean length of the runs of consecutive sequence numbers in ``lost`` (16-bit, any order)."""
+    seqs = sorted(set(lost))
+    if not seqs:
+        return 1.0
+    runs = 1
+    for prev, cur in pairwise(seqs):
+        if cur - prev != 1:
+            runs += 1
+    # a run across the 16-bit wrap is counted as two: too rare to matter
+    return len(seqs) / runs
+
+
+class ViewerProtection:
+    """One viewer's protection for one stream (see module doc)."""
+
+    __slots__ = (
+        "_last_octets",
+        "_last_report",
+        "bitrate",
+        "can_fec",
+        "can_red",
+        "decision",
+        "kind",
+        "loss",
+        "mean_burst",
+        "mode",
+        "rtt",
+    )
+
+    def __init__(
+        self, kind: MediaKind, mode: LossProtection, *, can_fec: bool, can_red: bool
+    ) -> None:
+        self.kind: MediaKind = kind
+        self.mode: LossProtection = mode
+        self.can_fec = can_fec and kind == "video"
+        self.can_red = can_red and kind == "audio"
+        self.loss = 0.0
+        self.mean_burst = 1.0
+        self.rtt: float | None = None
+        self.bitrate = _ASSUMED_BITRATE[kind]
+        self._last_octets: int | None = None
+        self._last_report: float | None = None
+        self.decision = ProtectionDecision(reason="no report from the viewer yet")
+
+    @property
+    def answers_nacks(self) -> bool:
+        """Whether the viewer's NACKs are answered with retransmissions."""
+        return self.mode in ("policy", "nack")
+
+    @property
+    def red_distance(self) -> int:
+        return self.decision.red_distance if self.can_red else 0
+
+    @property
+    def fec_rate(self) -> float:
+        return self.decision.fec_rate if self.can_fec else 0.0
+
+    @property
+    def fec_rate_keyframe(self) -> float:
+        return self.decision.fec_rate_keyframe if self.can_fec else 0.0
+
+    def link_stats(self) -> LinkStats:
+        loss = min(self.loss, 0.99)
+        # a burst can be no shorter than independent loss makes it on average
+        floor = 1.0 / (1.0 - loss)
+        return LinkStats(
+            loss_rate=loss,
+            mean_burst_length=max(self.mean_burst, floor),
+            rtt=self.rtt if self.rtt is not None else DEFAULT_RTT,
+            playout_deadline=VIDEO_DEADLINE if self.kind == "video" else AUDIO_DEADLINE,
+            bitrate=self.bitrate,
+            kind=self.kind,
+        )
+
+    def on_nack(self, lost: Sequence[int]) -> None:
+        if lost:
+            self.mean_burst += (mean_run_length(lost) - self.mean_burst) * BURST_GAIN
+
+    def on_report(
+        self, fraction_lost: float, rtt: float | None, octets_sent: int, now: float
+    ) -> bool:
+        """Take one receiver report; returns whether the decision changed."""
+        self.loss += (fraction_lost - self.loss) * LOSS_GAIN
+        if rtt is not None:
+            self.rtt = rtt
+        if self._last_report is not None and self._last_octets is not None:
+            elapsed = now - self._last_report
+            if elapsed > 0.2:  # reports bunched together say nothing about the rate
+                sent = (octets_sent - self._last_octets) * 8.0 / elapsed
+                self.bitrate = max(sent, 1.0)
+                self._last_report, self._last_octets = now, octets_sent
+        else:
+            self._last_report, self._last_octets = now, octets_sent
+        before = self.decision
+        self.decision = self._decide()
+        return self.decision != before
+
+    def _decide(self) -> ProtectionDecision:
+        mode = self.mode
+        if mode == "none":
+            return ProtectionDecision(reason="forced: no repair")
+        stats = self.link_stats()
+        if mode == "policy":
+            decision = _POLICY.decide(stats)
+        elif mode == "nack":
+            decision = _POLICY.decide(replace(stats, loss_rate=0.0))
+            decision = replace(decision, reason="forced: NACK only")
+        elif (mode == "fec") == (self.kind == "video"):  # fec on video, red on audio
+            decision = _WITHOUT_NACK.decide(stats)
+            decision = replace(decision, reason=f"forced: {mode} only; {decision.reason}")
+        else:
+            return ProtectionDecision(reason=f"forced: {mode} only, which {self.kind} lacks")
+        if decision.fec_rate and not self.can_fec:
+            decision = replace(
+                decision,
+                fec_rate=0.0,
+                fec_rate_keyframe=0.0,
+                reason=decision.reason + " (the viewer did not negotiate ulpfec)",
+            )
+        if decision.red_distance and not self.can_red:
+            decision = replace(
+                decision, red_distance=0, reason=decision.reason + " (no red negotiated)"
+            )
+        return decision
+
+    def stats(self) -> dict[str, object]:
+        """What the viewer's link looks like and what it gets, for the stats endpoint."""
+        d = self.decision
+        return {
+            "mode": self.mode,
+            "loss": round(self.loss, 4),
+            "mean_burst": round(self.mean_burst, 2),
+            "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 1),
+            "bitrate": round(self.bitrate),
+            "nack": self.answers_nacks,
+            "fec_rate": self.fec_rate,
+            "fec_rate_keyframe": self.fec_rate_keyframe,
+            "fec_mask": d.fec_mask,
+            "red_distance": self.red_distance,
+            "reason": d.reason,
+        }
