@@ -126,7 +126,8 @@ async () => {
         nackCount: s.nackCount, pliCount: s.pliCount, firCount: s.firCount,
         freezeCount: s.freezeCount, totalFreezesDuration: s.totalFreezesDuration,
         framesDropped: s.framesDropped,
-        retransmittedPacketsReceived: s.retransmittedPacketsReceived};
+        retransmittedPacketsReceived: s.retransmittedPacketsReceived,
+        fecPacketsReceived: s.fecPacketsReceived, fecPacketsDiscarded: s.fecPacketsDiscarded};
     } else if (s.type === 'outbound-rtp') {
       out.outbound[s.kind] = {codec: codecOf(s), packetsSent: s.packetsSent,
         bytesSent: s.bytesSent, framesEncoded: s.framesEncoded,

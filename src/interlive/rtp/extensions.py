@@ -37,6 +37,7 @@ __all__ = [
     "AUDIO_LEVEL",
     "DEPENDENCY_DESCRIPTOR",
     "MID",
+    "MUTABLE_EXTENSIONS",
     "ONE_BYTE_PROFILE",
     "PLAYOUT_DELAY",
     "REPAIRED_RID",
@@ -59,6 +60,7 @@ __all__ = [
     "parse_mid",
     "parse_rid",
     "parse_transport_cc",
+    "zero_extensions",
 ]
 
 AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -299,3 +301,56 @@ def parse_rid(value: bytes) -> str:
 def build_rid(rid: str) -> bytes:
     """RtpStreamId or RepairedRtpStreamId (RFC 8852 §3) as extension bytes."""
     return _build_ascii("RID", rid)
+
+
+#: Extensions a sender writes after FEC is computed (pacing and send times): a
+#: libwebrtc receiver zeroes them before ULPFEC recovery, so FEC must be computed
+#: over packets with them zeroed (libwebrtc's ``RtpPacket::ZeroMutableExtensions``).
+MUTABLE_EXTENSIONS = frozenset({ABS_SEND_TIME, TOFFSET, TRANSPORT_CC})
+
+
+def zero_extensions(packet: bytes, ids: frozenset[int]) -> bytes:
+    """``packet`` with the values of its header-extension elements ``ids`` set to zero.
+
+    Returns ``packet`` itself when it has none of them.  Raises
+    :class:`RtpError` when the extension block is malformed.
+    """
+    if not ids or not packet[0] & 0x10:
+        return packet
+    start = 12 + 4 * (packet[0] & 0x0F)
+    if len(packet) < start + 4:
+        raise RtpError(f"packet of {len(packet)} bytes ends inside its extension header")
+    profile, words = struct.unpack_from("!HH", packet, start)
+    begin, end = start + 4, start + 4 + 4 * words
+    if end > len(packet):
+        raise RtpError(f"extension block of {4 * words} bytes runs past the packet")
+    if not is_rfc8285_profile(profile):
+        return packet
+    out: bytearray | None = None
+    two_byte = profile != ONE_BYTE_PROFILE
+    i = begin
+    while i < end:
+        ext_id = packet[i]
+        if two_byte:
+            if ext_id == 0:
+                i += 1
+                continue
+            if i + 2 > end:
+                break
+            value, value_end = i + 2, i + 2 + packet[i + 1]
+        else:
+            ext_id >>= 4
+            if ext_id == 0:
+                i += 1
+                continue
+            if ext_id == 15:
+                break
+            value, value_end = i + 1, i + 2 + (packet[i] & 0x0F)
+        if value_end > end:
+            raise RtpError(f"extension id {ext_id} runs past its block")
+        if ext_id in ids:
+            if out is None:
+                out = bytearray(packet)
+            out[value:value_end] = bytes(value_end - value)
+        i = value_end
+    return packet if out is None else bytes(out)

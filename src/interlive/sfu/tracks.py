@@ -103,6 +103,7 @@ class UpTrack:
         "downtracks",
         "extensions",
         "fec",
+        "fec_mutable",
         "id",
         "identity",
         "keyframes",
@@ -164,6 +165,10 @@ class UpTrack:
         #: recovers lost packets from the publisher's ULPFEC: it must hold the media
         #: from the start, since a frame's FEC follows the frame
         self.fec = FecDecoder(ssrc) if self.ulpfec_pt >= 0 else None
+        #: the publisher computed its FEC with these send-time extensions zeroed
+        self.fec_mutable = frozenset(
+            i for uri, i in self.extensions.items() if uri in ext.MUTABLE_EXTENSIONS
+        )
         self.closed = False
 
     @property
@@ -208,7 +213,7 @@ class UpTrack:
             down.forward(self, packet, ext_seq, keyframe_start, now)
         if self.fec is not None and not recovered:
             try:
-                found = self.fec.add_media(packet.data)
+                found = self.fec.add_media(ext.zero_extensions(packet.data, self.fec_mutable))
             except RtpError:
                 self.counters.drop("bad_fec")
                 return
@@ -343,6 +348,7 @@ class DownTrack:
     __slots__ = (
         "_ext_map",
         "_fec_key",
+        "_fec_mutable",
         "_fec_out",
         "_fec_ts",
         "_last_send_time",
@@ -359,6 +365,7 @@ class DownTrack:
         "fec_sent",
         "forwarder",
         "fraction_lost",
+        "frames_sent",
         "history",
         "identity",
         "jitter",
@@ -429,6 +436,10 @@ class DownTrack:
             (video_red.payload_type, ulpfec.payload_type) if video_red and ulpfec else None
         )
         self.fec_encoder: FecEncoder | None = None
+        #: the viewer zeroes these extensions before FEC recovery, so FEC skips them too
+        self._fec_mutable = frozenset(
+            i for uri, i in self.extensions.items() if uri in ext.MUTABLE_EXTENSIONS
+        )
         self._fec_ts = -1
         self._fec_key = False
         self.protection = ViewerProtection(
@@ -439,6 +450,7 @@ class DownTrack:
         )
         self.fec_sent = 0
         self.red_sent = 0
+        self.frames_sent = 0
         self._ext_map: dict[int, int] = {}
         self._passthrough: frozenset[int] = frozenset()
         # sender statistics for SR
@@ -610,6 +622,8 @@ class DownTrack:
             self.transport.send_rtp(data)
         self.packets_sent += 1
         self.octets_sent += packet.payload_end - packet.payload_offset  # no payload copy
+        if packet.marker:
+            self.frames_sent += 1
         if self._last_send_time is None or t.sequence_number >= self.forwarder.last_sequence:
             self._last_ts = t.timestamp
             self._last_send_time = now
@@ -621,7 +635,9 @@ class DownTrack:
 
         Browsers recover only packets they received inside RED, so while FEC is
         on every media packet goes in RED; the FEC covers the packet as the
-        viewer rebuilds it from the RED block (header kept, padding dropped).
+        viewer rebuilds it from the RED block (header kept, padding dropped)
+        and then hands it to its FEC decoder: with the send-time extensions
+        zeroed, as libwebrtc's receiver does (a sender fills them in after FEC).
         """
         encoder = self.fec_encoder
         assert encoder is not None and self._fec_out is not None
@@ -637,7 +653,8 @@ class DownTrack:
         rate = protection.fec_rate_keyframe if key else protection.fec_rate
         self.history.store(seq, wrapped, now)  # RTX of it goes out as RED, apt=red
         self.transport.send_rtp(wrapped)
-        for payload in encoder.push(unpadded(data), rate):
+        protected = ext.zero_extensions(unpadded(data), self._fec_mutable)
+        for payload in encoder.push(protected, rate):
             out_seq = self.forwarder.insert()
             if out_seq is None:
                 break
@@ -691,7 +708,15 @@ class DownTrack:
         sent = self._sr_sent.get(block.lsr)
         if block.lsr and sent is not None:
             self.rtt = max(0.0, now - sent - block.dlsr / 65536.0)
-        if self.protection.on_report(self.fraction_lost, self.rtt, self.octets_sent, now):
+        if self.protection.on_report(
+            block.highest_sequence,
+            block.packets_lost,
+            self.rtt,
+            self.octets_sent,
+            now,
+            packets_sent=self.packets_sent - self.fec_sent,
+            frames_sent=self.frames_sent,
+        ):
             self._apply_protection()
 
     def _apply_protection(self) -> None:

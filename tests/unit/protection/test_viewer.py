@@ -15,11 +15,51 @@ def test_mean_run_length_counts_runs_of_consecutive_numbers() -> None:
     assert mean_run_length([3, 3, 4]) == 2.0  # a repeated number is one loss
 
 
+class Viewer:
+    """Receiver reports of a 600 kbit/s, 100 packet/s stream, one a second."""
+
+    def __init__(self, protection: ViewerProtection) -> None:
+        self.p = protection
+        self.now = 0.0
+        self.highest = 5000
+        self.lost = 0
+        self.octets = 0
+        protection.on_report(self.highest, self.lost, None, self.octets, self.now)
+
+    def report(self, loss: float, rtt: float, times: int = 10) -> bool:
+        changed = False
+        for _ in range(times):
+            self.now += 1.0
+            self.highest += 100
+            self.lost += round(100 * loss)
+            self.octets += 75_000
+            changed |= self.p.on_report(self.highest, self.lost, rtt, self.octets, self.now)
+        return changed
+
+
+_viewers: dict[int, Viewer] = {}
+
+
 def report(p: ViewerProtection, loss: float, rtt: float, times: int = 10) -> bool:
-    changed = False
-    for i in range(times):
-        changed |= p.on_report(loss, rtt, 75_000 * (i + 1), float(i + 1))  # 600 kbit/s
-    return changed
+    viewer = _viewers.setdefault(id(p), Viewer(p))
+    return viewer.report(loss, rtt, times)
+
+
+def test_loss_is_measured_over_windows_not_per_report() -> None:
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    assert not p.on_report(1000, 0, 0.1, 0, 0.0)
+    # reports 100 ms apart (a browser's NACK compounds): nothing is decided on them
+    for i in range(1, 10):
+        assert not p.on_report(1000 + 10 * i, 2 * i, 0.1, 7_500 * i, 0.1 * i)
+    assert p.loss == 0.0
+    p.on_report(1100, 20, 0.1, 75_000, 1.0)  # the window closes: 20 of 100 lost
+    assert p.loss == pytest.approx(0.10)  # half way to 20 %: one window is not the truth
+    assert p.bitrate == pytest.approx(600_000)
+    p.on_report(1200, 40, 0.1, 150_000, 2.0)
+    assert p.loss == pytest.approx(0.15)
+    # a stream that restarts (lower sequence) opens a new window instead of a negative one
+    assert not p.on_report(10, 0, 0.1, 150_000, 3.0)
+    assert p.loss == pytest.approx(0.15)
 
 
 def test_policy_uses_nack_alone_at_low_rtt_and_adds_fec_when_nack_is_too_slow() -> None:
@@ -85,3 +125,32 @@ def test_forced_modes_use_exactly_one_tool(
     assert (p.fec_rate > 0) is fec
     assert (p.red_distance > 0) is red
     assert p.stats()["mode"] == mode
+
+
+def test_the_policy_plans_fec_for_the_frames_actually_sent() -> None:
+    from interlive.protection.policy import LinkStats, expected_residual_loss
+
+    measured = ViewerProtection("video", "fec", can_fec=True, can_red=False)
+    assumed = ViewerProtection("video", "fec", can_fec=True, can_red=False)
+    # 480 kbit/s as 20 frames/s of 3 packets of 1000 bytes: from the bitrate alone
+    # (30 frames/s, 1200-byte packets) a frame would look like 2 packets
+    for t in range(6):
+        octets, packets, frames = 60_000 * t, 60 * t, 20 * t
+        measured.on_report(100 * t, 10 * t, 0.2, octets, float(t),
+                           packets_sent=packets, frames_sent=frames)  # fmt: skip
+        assumed.on_report(100 * t, 10 * t, 0.2, octets, float(t))
+    stats = measured.stats()
+    assert stats["frame_rate"] == 20.0 and stats["packet_size"] == 1000
+    assert assumed.stats()["frame_rate"] == 30.0
+    link: LinkStats = measured.link_stats()
+    # each plans for its own idea of a frame; only the measured one is right about the
+    # stream, and judged on the real frames it leaves less unrepaired
+    assert measured.decision != assumed.decision
+    from dataclasses import replace
+
+    from interlive.protection.policy import PolicyConfig
+
+    real = PolicyConfig(inband_min_loss=1.0, video_frame_rate=20.0, video_packet_size=1000)
+    assert expected_residual_loss(link, measured.decision, real) < expected_residual_loss(
+        link, replace(assumed.decision, reason=""), real
+    )

@@ -231,3 +231,24 @@ def test_mid_and_rid() -> None:
         build_mid("")
     with pytest.raises(RtpError, match="empty"):
         parse_rid(b"")
+
+
+def test_zero_extensions_clears_only_the_named_elements_in_both_forms() -> None:
+    from interlive.rtp.extensions import zero_extensions
+    from interlive.rtp.packet import RtpPacket
+
+    for profile in (0xBEDE, 0x1000):
+        exts = {3: b"\x11\x22\x33", 4: b"mid", 5: b"\x01\x02\x03"}
+        packet = bytes(RtpPacket(payload_type=96, sequence_number=1, timestamp=2, ssrc=3,
+                                 extension_profile=profile, extensions=exts,
+                                 payload=b"payload"))  # fmt: skip
+        zeroed = RtpPacket.parse(zero_extensions(packet, frozenset({3, 5})))
+        assert zeroed.extensions == {3: bytes(3), 4: b"mid", 5: bytes(3)}
+        assert zeroed.payload == b"payload" and len(bytes(zeroed)) == len(packet)
+        assert zero_extensions(packet, frozenset({9})) is packet
+        assert zero_extensions(packet, frozenset()) is packet
+    plain = bytes(RtpPacket(payload_type=96, sequence_number=1, timestamp=2, ssrc=3, payload=b"x"))
+    assert zero_extensions(plain, frozenset({3})) is plain
+    truncated = bytes([0x90]) + bytes(13)
+    with pytest.raises(RtpError):
+        zero_extensions(truncated, frozenset({3}))

@@ -278,14 +278,23 @@ def test_red_is_added_for_a_lossy_viewer_and_dropped_when_loss_ends() -> None:
                                                timestamp=seq * 960, ssrc=7,
                                                payload=bytes([seq]) * 4)))  # fmt: skip
 
+    state = {"now": 1.0, "highest": 1000, "lost": 0}
+
     def report(fraction: float) -> None:
+        # one report per second covering 50 packets, ``fraction`` of them lost
+        state["now"] += 1.0
+        state["highest"] += 50
+        state["lost"] += round(50 * fraction)
         down.on_report_block(ReportBlock(ssrc=8, fraction_lost=int(fraction * 256),
-                                         packets_lost=0, highest_sequence=0, jitter=0,
-                                         lsr=0, dlsr=0), 1.0)  # fmt: skip
+                                         packets_lost=int(state["lost"]),
+                                         highest_sequence=int(state["highest"]), jitter=0,
+                                         lsr=0, dlsr=0), state["now"])  # fmt: skip
 
     up.on_rtp(opus(1), 0.0)
     assert sub.rtp[-1].payload_type == 111  # no loss reported: plain Opus
-    report(0.20)  # smoothed to 6 %: one earlier frame rides along
+    report(0.0)  # opens the measurement window
+    assert down.red_encoder is None
+    report(0.10)  # smoothed to 5 %: one earlier frame rides along
     assert down.red_encoder is not None and down.red_encoder.distance == 1
     up.on_rtp(opus(2), 0.02)
     up.on_rtp(opus(3), 0.04)
@@ -309,12 +318,23 @@ VIDEO_RED_SUB = Codec(116, "video/red", 90000, rtx_payload_type=117)
 ULPFEC_SUB = Codec(118, "video/ulpfec", 90000)
 
 
-def vp8_frame(first_seq: int, ts: int, packets: int, *, key: bool) -> list[RtpPacket]:
-    """One VP8 frame in ``packets`` packets, the last with the marker bit."""
+def vp8_frame(
+    first_seq: int, ts: int, packets: int, *, key: bool, send_time_id: int | None = None
+) -> list[RtpPacket]:
+    """One VP8 frame in ``packets`` packets, the last with the marker bit.
+
+    With ``send_time_id``, each packet carries a different abs-send-time (and
+    the first a toffset too, so the header layouts differ as browsers' do).
+    """
     out = []
     for i in range(packets):
         descriptor = bytes([0x10 if i == 0 else 0x00])
         body = bytes([0x00 if key else 0x01, 0, 0]) if i == 0 else b""
+        exts: dict[int, bytes] | None = None
+        if send_time_id is not None:
+            exts = {send_time_id: ext.abs_send_time_from_seconds(ts / 90000 + i * 0.001)}
+            if i == 0:
+                exts[5] = b"\x00\x01\x02"  # toffset in make()'s publisher map
         raw = bytes(
             RtpPacket(
                 payload_type=96,
@@ -322,6 +342,8 @@ def vp8_frame(first_seq: int, ts: int, packets: int, *, key: bool) -> list[RtpPa
                 sequence_number=(first_seq + i) & 0xFFFF,
                 timestamp=ts,
                 ssrc=1111,
+                extension_profile=0xBEDE if exts else None,
+                extensions=exts,
                 payload=descriptor + body + bytes([first_seq + i]) * (40 + 7 * i),
             )
         )
@@ -330,9 +352,12 @@ def vp8_frame(first_seq: int, ts: int, packets: int, *, key: bool) -> list[RtpPa
 
 
 def lossy_report(down: DownTrack, loss: float, now: float) -> None:
+    """The viewer's report at ``now`` (one per second): 100 packets a second, ``loss`` lost."""
+    expected = round(now * 100)
     down.on_report_block(
-        ReportBlock(ssrc=down.ssrc, fraction_lost=int(loss * 256), packets_lost=0,
-                    highest_sequence=0, jitter=0, lsr=0, dlsr=0),
+        ReportBlock(ssrc=down.ssrc, fraction_lost=int(loss * 256),
+                    packets_lost=round(expected * loss), highest_sequence=expected,
+                    jitter=0, lsr=0, dlsr=0),
         now,
     )  # fmt: skip
 
@@ -343,7 +368,8 @@ def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> No
     down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222,
                      codecs=[Codec(100, "video/VP8", 90000, rtx_payload_type=101),
                              VIDEO_RED_SUB, ULPFEC_SUB],
-                     extensions={}, transport=sub, counters=counters, rtx_ssrc=3333)  # fmt: skip
+                     extensions={ext.ABS_SEND_TIME: 7, ext.TOFFSET: 9},
+                     transport=sub, counters=counters, rtx_ssrc=3333)  # fmt: skip
     down.attach(up, 0.0)
     frame1 = vp8_frame(10, 3000, 4, key=True)
     for p in frame1:
@@ -356,7 +382,7 @@ def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> No
         lossy_report(down, 0.2, 1.0 + i)
     assert down.fec_encoder is not None and down.protection.fec_rate > 0
     sub.rtp.clear()
-    frame2 = vp8_frame(14, 6000, 5, key=False)
+    frame2 = vp8_frame(14, 6000, 5, key=False, send_time_id=3)
     for p in frame2:
         up.on_rtp(p, 1.0)
     # every media packet in RED; the FEC packets right after the frame, numbers contiguous
@@ -370,18 +396,22 @@ def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> No
     from interlive.protection.red import red_primary, strip_red
     from interlive.protection.ulpfec import FecDecoder
 
+    # (as Chrome does: send-time extensions zeroed before recovery, they are written late)
     decoder = FecDecoder(down.ssrc)
+    mutable = frozenset({7, 9})
+    for lost in sub.rtp[:5]:
+        decoder = FecDecoder(down.ssrc)
+        rebuilt: list[bytes] = []
+        for p in sub.rtp:
+            if p is lost:
+                continue
+            block_pt, block = red_primary(p.payload)
+            if block_pt == 118:
+                rebuilt += decoder.add_fec(block, p.sequence_number, p.timestamp)
+            else:
+                rebuilt += decoder.add_media(ext.zero_extensions(strip_red(p.data), mutable))
+        assert rebuilt == [ext.zero_extensions(strip_red(lost.data), mutable)]
     lost = sub.rtp[1]
-    rebuilt: list[bytes] = []
-    for p in sub.rtp:
-        if p is lost:
-            continue
-        block_pt, block = red_primary(p.payload)
-        if block_pt == 118:
-            rebuilt += decoder.add_fec(block, p.sequence_number, p.timestamp)
-        else:
-            rebuilt += decoder.add_media(strip_red(p.data))
-    assert rebuilt == [strip_red(lost.data)]
     # the next frame's numbering continues after the FEC packets
     sent_before = len(sub.rtp)
     up.on_rtp(vp8_frame(19, 9000, 1, key=False)[0], 1.1)
@@ -405,24 +435,26 @@ def test_publisher_fec_repairs_its_loss_and_its_numbers_leave_no_gap() -> None:
         kind="video",
         ssrc=1111,
         codecs=[VP8_PUB, Codec(120, "video/red", 90000), Codec(121, "video/ulpfec", 90000)],
-        extensions={},
+        extensions={ext.ABS_SEND_TIME: 3, ext.TOFFSET: 5},
         upstream=pub,
         rtcp_ssrc=9,
         counters=counters,
     )
     down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222, codecs=[VP8_SUB],
-                     extensions={}, transport=sub, counters=counters)  # fmt: skip
+                     extensions={ext.ABS_SEND_TIME: 3}, transport=sub,
+                     counters=counters)  # fmt: skip
     down.attach(up, 0.0)
     # what a browser sends: media in RED, then the frame's FEC in RED, one sequence space
     encoder = FecEncoder()
     wire: list[bytes] = []
     seq = 100
     for ts, key in ((3000, True), (6000, False)):
-        frame = vp8_frame(seq, ts, 4, key=key)
+        frame = vp8_frame(seq, ts, 4, key=key, send_time_id=3)
         fecs: list[bytes] = []
         for p in frame:
             wire.append(wrap_red(p.data, 120))
-            fecs += encoder.push(p.data, 0.5)
+            # a browser computes FEC before its pacer writes the send times
+            fecs += encoder.push(ext.zero_extensions(p.data, frozenset({3, 5})), 0.5)
         seq += len(frame)
         for payload in fecs:
             fec = RtpPacket(payload_type=120, sequence_number=seq, timestamp=ts, ssrc=1111,
@@ -442,6 +474,10 @@ def test_publisher_fec_repairs_its_loss_and_its_numbers_leave_no_gap() -> None:
     assert [p.payload for p in by_seq] == [
         p.payload for p in vp8_frame(100, 3000, 4, key=True) + vp8_frame(106, 6000, 4, key=False)
     ]
+    # the rebuilt packet is whole: its send time reads zero (as the publisher protected
+    # it), not the XOR of the other packets' send times
+    assert by_seq[2].extensions == {3: bytes(3)}
+    assert by_seq[3].extensions[3] != bytes(3)
 
 
 def test_malformed_publisher_fec_is_counted_and_changes_nothing() -> None:
