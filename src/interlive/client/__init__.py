@@ -19,7 +19,9 @@ subscribe and count the frames that arrive::
 
 Modules: :mod:`~interlive.client.whip` (sessions), :mod:`~interlive.client.media`
 (test sources, files, user frames), :mod:`~interlive.client.raw` (RTP packet
-taps, the one adapter over aiortc internals), :mod:`~interlive.client.errors`.
+taps) and :mod:`~interlive.client.opus_fec` (Opus in-band FEC: the encoder and
+decoder put in place of aiortc's), the two adapters over aiortc internals,
+:mod:`~interlive.client.errors`.
 """
 
 from .errors import ClientError, ProtocolError
@@ -33,6 +35,7 @@ from .media import (
     render_test_pattern,
     render_tone,
 )
+from .opus_fec import OpusFecState
 from .raw import PacketTap, RtpPacketView, attach_packet_tap
 from .whip import (
     WhepSubscriber,
@@ -48,6 +51,7 @@ __all__ = [
     "FileSource",
     "FrameSourceTrack",
     "MediaFrame",
+    "OpusFecState",
     "PacketTap",
     "ProtocolError",
     "RtpPacketView",

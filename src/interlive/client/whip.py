@@ -16,13 +16,18 @@ same shape with a receive-only offer:
 
 ``RTCConfiguration(iceServers=[])`` is the default: with ``iceServers=None``
 aiortc would query a public STUN server.
+
+With ``opus_fec=True`` (the default) audio is Opus only, the offer announces
+``useinbandfec=1`` and :mod:`interlive.client.opus_fec` replaces aiortc's Opus
+encoder (publisher: in-band FEC driven by the server's receiver reports) and
+decoder (subscriber: lost frames rebuilt from the next packet's FEC).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Self, overload
 from urllib.parse import quote
@@ -35,13 +40,24 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from yarl import URL
 
+from interlive.media.opus import OpusDecoderStats
+
 from .errors import ClientError, ProtocolError
+from .opus_fec import (
+    OpusFecState,
+    PublisherFec,
+    SubscriberFec,
+    answer_accepts_inband_fec,
+    offer_with_inband_fec,
+    opus_codec_preferences,
+)
 
 __all__ = [
     "WhepSubscriber",
@@ -105,7 +121,9 @@ class _SessionResource:
         http: aiohttp.ClientSession | None,
         configuration: RTCConfiguration | None,
         http_timeout: float,
+        opus_fec: bool,
     ) -> None:
+        self._opus_fec = opus_fec
         self._http = http
         self._owns_http = http is None
         self._http_timeout = aiohttp.ClientTimeout(total=http_timeout)
@@ -142,7 +160,9 @@ class _SessionResource:
             headers["Content-Type"] = content_type
         return headers
 
-    async def _negotiate(self, url: str, token: str) -> None:
+    async def _negotiate(
+        self, url: str, token: str, rewrite_answer: Callable[[str], str] | None = None
+    ) -> None:
         if self._negotiated or self._closed:
             raise RuntimeError("a session resource negotiates once; make a new one")
         self._negotiated = True
@@ -152,11 +172,12 @@ class _SessionResource:
         await _wait_gathering_complete(pc, self._http_timeout.total or _DEFAULT_HTTP_TIMEOUT)
         offer = pc.localDescription
         assert offer is not None
+        offer_sdp = offer_with_inband_fec(offer.sdp) if self._opus_fec else offer.sdp
 
         headers = self._headers(SDP_TYPE)
         headers["Accept"] = SDP_TYPE
         async with self._session().post(
-            url, data=offer.sdp.encode(), headers=headers, timeout=self._http_timeout
+            url, data=offer_sdp.encode(), headers=headers, timeout=self._http_timeout
         ) as response:
             body = await response.read()
             content_type = response.headers.get("Content-Type")
@@ -174,7 +195,10 @@ class _SessionResource:
                     response.status, f"expected an SDP answer, got {content_type!r}"
                 )
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=body.decode(), type="answer"))
+            answer = body.decode()
+            if rewrite_answer is not None:
+                answer = rewrite_answer(answer)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except Exception:
             await self._abandon()
             raise
@@ -276,6 +300,9 @@ class WhipPublisher(_SessionResource):
     ``async with WhipPublisher() as pub: await pub.publish(...)``; ``close()``
     (or leaving the block) sends ``DELETE``. The tracks stay the caller's: they
     are not stopped on close.
+
+    ``opus_fec`` (default on): audio goes out as Opus with in-band FEC whose
+    loss hint follows the server's receiver reports; see :meth:`audio_fec_state`.
     """
 
     def __init__(
@@ -284,8 +311,12 @@ class WhipPublisher(_SessionResource):
         http: aiohttp.ClientSession | None = None,
         configuration: RTCConfiguration | None = None,
         http_timeout: float = _DEFAULT_HTTP_TIMEOUT,
+        opus_fec: bool = True,
     ) -> None:
-        super().__init__(http=http, configuration=configuration, http_timeout=http_timeout)
+        super().__init__(
+            http=http, configuration=configuration, http_timeout=http_timeout, opus_fec=opus_fec
+        )
+        self._audio_fec: PublisherFec | None = None
 
     async def publish(
         self,
@@ -311,13 +342,26 @@ class WhipPublisher(_SessionResource):
         if video is not None and video.kind != "video":
             raise ValueError(f"video track has kind {video.kind!r}")
         preferences = video_codec_preferences(video_codec) if video_codec else None
+        audio_transceiver: RTCRtpTransceiver | None = None
         if audio is not None:
-            self._pc.addTransceiver(audio, direction="sendonly")
+            audio_transceiver = self._pc.addTransceiver(audio, direction="sendonly")
+            if self._opus_fec:
+                audio_transceiver.setCodecPreferences(opus_codec_preferences())
+                self._audio_fec = PublisherFec(audio_transceiver.sender)
         if video is not None:
             transceiver = self._pc.addTransceiver(video, direction="sendonly")
             if preferences is not None:
                 transceiver.setCodecPreferences(preferences)
         await self._negotiate(whip_url(base_url, room), token)
+        answer = self._pc.remoteDescription
+        if self._audio_fec is not None and audio_transceiver is not None and answer is not None:
+            self._audio_fec.negotiated = answer_accepts_inband_fec(
+                answer.sdp, audio_transceiver.mid
+            )
+
+    def audio_fec_state(self) -> OpusFecState | None:
+        """The Opus encoder's FEC state, or None without audio or with ``opus_fec=False``."""
+        return None if self._audio_fec is None else self._audio_fec.state()
 
 
 class WhepSubscriber(_SessionResource):
@@ -331,6 +375,10 @@ class WhepSubscriber(_SessionResource):
 
     Received frames queue inside aiortc until read: read every track you keep
     (or stop it), or memory grows.
+
+    ``opus_fec`` (default on): audio is decoded by interlive's Opus decoder,
+    which rebuilds a lost frame from the next packet's in-band FEC before
+    falling back to concealment; see :meth:`audio_fec_stats`.
     """
 
     def __init__(
@@ -341,17 +389,24 @@ class WhepSubscriber(_SessionResource):
         http: aiohttp.ClientSession | None = None,
         configuration: RTCConfiguration | None = None,
         http_timeout: float = _DEFAULT_HTTP_TIMEOUT,
+        opus_fec: bool = True,
     ) -> None:
         if not kinds or any(kind not in ("audio", "video") for kind in kinds):
             raise ValueError('kinds must be a non-empty sequence of "audio" / "video"')
         preferences = video_codec_preferences(video_codec) if video_codec else None
-        super().__init__(http=http, configuration=configuration, http_timeout=http_timeout)
+        super().__init__(
+            http=http, configuration=configuration, http_timeout=http_timeout, opus_fec=opus_fec
+        )
         self.tracks: list[MediaStreamTrack] = []
         self._track_added = asyncio.Event()
+        self._audio_fec: list[SubscriberFec] = []
         for kind in kinds:
             transceiver = self._pc.addTransceiver(kind, direction="recvonly")
             if kind == "video" and preferences is not None:
                 transceiver.setCodecPreferences(preferences)
+            if kind == "audio" and opus_fec:
+                transceiver.setCodecPreferences(opus_codec_preferences())
+                self._audio_fec.append(SubscriberFec(transceiver.receiver))
         self._pc.on("track", self._on_track)
 
     @property
@@ -359,19 +414,38 @@ class WhepSubscriber(_SessionResource):
         """The receivers of the offered transceivers, in ``kinds`` order."""
         return [t.receiver for t in self._pc.getTransceivers()]
 
+    def audio_fec_stats(self, index: int = 0) -> OpusDecoderStats:
+        """Decoder counters of the ``index``-th audio m-line (in ``kinds`` order).
+
+        Raises ``ValueError`` with ``opus_fec=False``, ``IndexError`` for an
+        ``index`` beyond the audio m-lines offered.
+        """
+        if not self._opus_fec:
+            raise ValueError("this subscriber was made with opus_fec=False")
+        return self._audio_fec[index].stats()
+
     def _on_track(self, track: MediaStreamTrack) -> None:
         self.tracks.append(track)
         self._track_added.set()
 
     async def subscribe(
-        self, base_url: str, room: str, token: str, *, identity: str | None = None
+        self,
+        base_url: str,
+        room: str,
+        token: str,
+        *,
+        identity: str | None = None,
+        rewrite_answer: Callable[[str], str] | None = None,
     ) -> None:
         """Offer to ``/whep/{room}`` (the stage) or ``/whep/{room}/{identity}``.
 
         m-lines the server leaves ``inactive`` produce no track; the others
         appear in :attr:`tracks` when the answer is applied.
+        ``rewrite_answer``, if given, receives the server's SDP answer and returns
+        the one to apply (the loss benchmark points the candidates at an
+        impairment proxy with it).
         """
-        await self._negotiate(whep_url(base_url, room, identity), token)
+        await self._negotiate(whep_url(base_url, room, identity), token, rewrite_answer)
 
     async def wait_track(
         self, kind: str, timeout: float = 10.0, *, index: int = 0
