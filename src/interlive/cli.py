@@ -27,6 +27,8 @@ def _serve(args: argparse.Namespace) -> int:
         loss_protection=args.loss_protection,
         log_level=args.log_level,
         dev=args.dev,
+        webhooks=tuple(args.webhook or ()),
+        rtmp_port=args.rtmp_port,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s: %(message)s")
     from interlive.server.run import serve
@@ -87,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     serve.add_argument(
+        "--rtmp-port",
+        type=int,
+        default=1935,
+        help="RTMP ingest port on --host (rtmp://HOST:PORT/live/ROOM/IDENTITY?token=...); "
+        "0 turns RTMP off (default %(default)s)",
+    )
+    serve.add_argument(
         "--udp-bind",
         default="127.0.0.1",
         help="media bind address; bind the address peers reach, since ICE checks "
@@ -123,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--dev", action="store_true", help="development mode")
+    serve.add_argument(
+        "--webhook",
+        action="append",
+        metavar="URL",
+        help="POST the rooms' events, signed with the secret, to URL (repeatable)",
+    )
     serve.set_defaults(func=_serve)
 
     token = sub.add_parser("token", help="print an access token (HS256 JWT)")

@@ -36,6 +36,10 @@ class ServerConfig:
     loss_protection: LossProtection = "policy"
     log_level: str = "info"
     dev: bool = False
+    #: URLs that receive the rooms' events as signed JSON POSTs (server/webhooks.py)
+    webhooks: tuple[str, ...] = ()
+    #: RTMP ingest (server/rtmp_edge.py) on ``host``; 0 turns it off
+    rtmp_port: int = 1935
 
     def media_settings(self) -> MediaSettings:
         return MediaSettings(

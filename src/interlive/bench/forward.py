@@ -99,19 +99,20 @@ def _fanout_case(
             counters=counters,
         )
         down.attach(up, 0.0)
-        if kind == "audio":  # a lossy viewer: its report turns RED on
-            down.on_report_block(
-                ReportBlock(
-                    ssrc=100 + i,
-                    fraction_lost=64,
-                    packets_lost=0,
-                    highest_sequence=0,
-                    jitter=0,
-                    lsr=0,
-                    dlsr=0,
-                ),
-                0.0,
-            )
+        if kind == "audio":  # a lossy viewer: two reports a second apart turn RED on
+            for now, highest, lost in ((0.0, 1000, 0), (1.0, 1050, 13)):  # 25 % lost
+                down.on_report_block(
+                    ReportBlock(
+                        ssrc=100 + i,
+                        fraction_lost=64,
+                        packets_lost=lost,
+                        highest_sequence=highest,
+                        jitter=0,
+                        lsr=0,
+                        dlsr=0,
+                    ),
+                    now,
+                )
 
     def packet(seq: int, payload: bytes) -> RtpPacket:
         raw = RtpPacket(

@@ -49,6 +49,7 @@ def launch_server(
         "--data-dir", str(data_dir),
         f"--secret={secret}",  # a secret may start with '-'
         "--log-level", log_level,
+        "--rtmp-port", "0",  # no fixed RTMP port by default: servers run side by side
         *(extra_args or []),
     ]  # fmt: skip
     with log_path.open("wb") as log_file:

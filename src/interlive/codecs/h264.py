@@ -55,6 +55,7 @@ __all__ = [
     "ProfileLevelIdError",
     "h264_answer_level",
     "h264_answer_profile_level_id",
+    "h264_decodable",
     "h264_fmtp_match",
     "parse_h264",
 ]
@@ -388,6 +389,48 @@ def h264_fmtp_match(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
         return H264ProfileLevelId.from_fmtp(a).profile is H264ProfileLevelId.from_fmtp(b).profile
     except ProfileLevelIdError:
         return False
+
+
+# Which bitstream profiles a decoder of each profile must decode: the decoder
+# conformance clauses of H.264 Annex A (A.3): a Main decoder also takes Constrained
+# Baseline; a High decoder Main, Constrained High and Constrained Baseline; a High
+# 4:4:4 Predictive decoder everything below it (High 10 and 4:2:2 have no entry here).
+_DECODES: dict[H264Profile, frozenset[H264Profile]] = {
+    H264Profile.CONSTRAINED_BASELINE: frozenset({H264Profile.CONSTRAINED_BASELINE}),
+    H264Profile.BASELINE: frozenset({H264Profile.CONSTRAINED_BASELINE, H264Profile.BASELINE}),
+    H264Profile.MAIN: frozenset({H264Profile.CONSTRAINED_BASELINE, H264Profile.MAIN}),
+    H264Profile.CONSTRAINED_HIGH: frozenset(
+        {H264Profile.CONSTRAINED_BASELINE, H264Profile.CONSTRAINED_HIGH}
+    ),
+    H264Profile.HIGH: frozenset(
+        {
+            H264Profile.CONSTRAINED_BASELINE,
+            H264Profile.MAIN,
+            H264Profile.CONSTRAINED_HIGH,
+            H264Profile.HIGH,
+        }
+    ),
+    H264Profile.PREDICTIVE_HIGH_444: frozenset(H264Profile),
+}
+
+
+def h264_decodable(stream: Mapping[str, str], receiver: Mapping[str, str]) -> bool:
+    """Whether a receiver that negotiated ``receiver`` decodes a stream described by ``stream``.
+
+    For forwarding without transcoding: packetization-mode must be equal and the
+    receiver's profile must cover the stream's (see ``_DECODES``): a High stream
+    may go to a viewer that offered High or High 4:4:4 Predictive, a Constrained
+    Baseline one to any viewer.  Levels are not compared (as in
+    :func:`h264_fmtp_match`); an unparseable profile-level-id decodes nothing.
+    """
+    if _packetization_mode(stream) != _packetization_mode(receiver):
+        return False
+    try:
+        sent = H264ProfileLevelId.from_fmtp(stream).profile
+        taken = H264ProfileLevelId.from_fmtp(receiver).profile
+    except ProfileLevelIdError:
+        return False
+    return sent in _DECODES[taken]
 
 
 def _level_asymmetry_allowed(fmtp: Mapping[str, str]) -> bool:

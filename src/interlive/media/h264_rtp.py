@@ -23,8 +23,9 @@ NAL units are taken in order:
 The SPS and PPS are sent in-band before each IDR, as the RTMP ingest must
 (RTMP carries them once, in the AVC sequence header): :meth:`H264Packetizer.packetize`
 inserts the last parameter sets given to
-:meth:`H264Packetizer.set_parameter_sets` (or seen in-band) before the first
-IDR slice of an access unit that lacks them, and drops access unit delimiters.
+:meth:`H264Packetizer.set_parameter_sets` (or seen in-band) at the head of an
+access unit that has an IDR slice but lacks them (before its SEI, so that the
+access unit opens with an SPS), and drops access unit delimiters.
 The marker bit is set on the last packet of the access unit (§5.1).
 
 Depacketizer
@@ -209,7 +210,7 @@ class H264Packetizer:
 
     def _with_parameter_sets(self, nals: Sequence[bytes]) -> list[bytes]:
         units: list[bytes] = []
-        have_sps = have_pps = False
+        have_sps = have_pps = idr = False
         for nal in nals:
             if not nal:
                 raise H264RtpError("empty NAL unit")
@@ -222,13 +223,18 @@ class H264Packetizer:
                 self._sps, have_sps = bytes(nal), True
             elif t == NAL_PPS:
                 self._pps, have_pps = bytes(nal), True
-            elif t == NAL_IDR and not (have_sps and have_pps):
-                if not have_sps and self._sps is not None:
-                    units.append(self._sps)
-                if not have_pps and self._pps is not None:
-                    units.append(self._pps)
-                have_sps = have_pps = True
+            elif t == NAL_IDR:
+                idr = True
             units.append(bytes(nal))
+        if idr and not (have_sps and have_pps):
+            # at the head of the access unit (before any SEI): an SPS opens an access
+            # unit unambiguously, so a depacketizer resuming after loss can start here
+            head = [
+                ps
+                for ps, have in ((self._sps, have_sps), (self._pps, have_pps))
+                if ps is not None and not have
+            ]
+            units[:0] = head
         return units
 
     @staticmethod

@@ -4,7 +4,8 @@ Driven like aioquic's ``QuicConnection``: the adapter passes received bytes to
 :meth:`RtmpServerConnection.receive_data`, drains :meth:`data_to_send` to the
 socket and handles every :meth:`next_event`; the application answers requests
 with :meth:`accept_connect`, :meth:`accept_publish`, :meth:`accept_play` or
-:meth:`reject`, and feeds players with :meth:`send_media`.
+:meth:`reject`, feeds players with :meth:`send_media`, and ends a running
+stream with an error status by :meth:`abort`.
 
 Theory of operation
 -------------------
@@ -296,6 +297,21 @@ class RtmpServerConnection:
         self._require(_S.PLAYING, "send_media")
         csid, type_id = _KIND_OUT[kind]
         self._out += self._writer.write(csid, type_id, self.stream_id, timestamp, payload)
+
+    def abort(self, reason: str, code: str = "NetStream.Failed") -> None:
+        """End the session with an error the client reports (e.g. an unsupported codec).
+
+        A pending request is rejected (:meth:`reject`); on a created, publishing or
+        playing stream an ``onStatus`` of level ``error`` with ``code`` and
+        ``reason`` goes out first (ffmpeg prints it as ``Server error: reason``);
+        otherwise the connection just closes.
+        """
+        if self.state in _PENDING:
+            self.reject(reason)
+            return
+        if self.state in (_S.STREAM_CREATED, _S.PUBLISHING, _S.PLAYING):
+            self._send_status("error", code, reason)
+        self._close()
 
     def close(self) -> None:
         """End the session; a player is told the stream stopped first."""

@@ -68,7 +68,9 @@ Want = Literal["recv", "send", "both"]
 _REPAIR_CODECS = frozenset({"red", "ulpfec", "flexfec", "flexfec-03", "rtx"})
 
 _VIDEO_FEEDBACK = ("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli")
-_H264_PROFILE_LEVEL_IDS = ("42e01f", "42001f", "4d001f", "640c1f", "64001f")
+# f4001f: Debian's Chromium offers High 4:4:4 Predictive but not High; its decoder
+# takes the High streams of RTMP publishers (see h264_decodable)
+_H264_PROFILE_LEVEL_IDS = ("42e01f", "42001f", "4d001f", "640c1f", "64001f", "f4001f")
 
 
 @dataclass(slots=True)

@@ -4,12 +4,19 @@ WHIP and WHEP follow RFC 9725: POST an SDP offer with a Bearer token, get
 201 Created with the answer, a Location for the session resource and an ETag
 naming its ICE session; PATCH that resource with an SDP fragment to trickle
 or restart ICE; DELETE it to leave.
+
+Every WHIP/WHEP session is a participant of its room (``server/rooms.py``): the
+room's current role decides whether it may publish, and the workers' reports of
+sessions ending keep the room registry in step.  REST is in ``server/api.py``,
+webhooks in ``server/webhooks.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,9 +26,13 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
 from interlive.config import ServerConfig
+from interlive.server import api
 from interlive.server.errors import HttpError, error_response
 from interlive.server.metrics import render_metrics
+from interlive.server.rooms import Mode, RoomRegistry, RoomService
+from interlive.server.webhooks import WebhookSender
 from interlive.server.workers import WorkerHandle, WorkerPool
+from interlive.stage.model import Refusal
 from interlive.worker.channel import Event, RequestError
 
 log = logging.getLogger(__name__)
@@ -48,11 +59,34 @@ class ControlPlane:
         self.secret = secret
         self.sessions: dict[str, SessionRecord] = {}
         self._etags = 0
+        self.rooms = RoomRegistry()
+        #: sessions whose end was reported before their create_session reply was handled
+        #: (two POSTs of one identity racing: the second replaces the first at once)
+        self.ended_early: OrderedDict[str, str | None] = OrderedDict()
+        self.stage = RoomService(self.rooms, pool, self._worker_of)
+        self.webhooks = WebhookSender(config.webhooks, secret)
+        self.stage.listeners.append(self.webhooks.submit)
         pool.listeners.append(self._on_event)
+
+    def _worker_of(self, sid: str) -> WorkerHandle | None:
+        record = self.sessions.get(sid)
+        return None if record is None else record.worker
 
     def _on_event(self, event: Event) -> None:
         if event.kind == "session_ended":
-            self.sessions.pop(event.data["sid"], None)
+            sid = event.data["sid"]
+            reason = event.data.get("reason")
+            if self.sessions.pop(sid, None) is None:
+                self.ended_early[sid] = reason
+                while len(self.ended_early) > 256:
+                    self.ended_early.popitem(last=False)
+            self.stage.dispatch(self.rooms.session_ended(sid, reason, self.stage.clock()))
+        elif event.kind == "worker_exited":
+            index = event.data["worker"]
+            for record in [r for r in self.sessions.values() if r.worker.index == index]:
+                del self.sessions[record.sid]
+                now = self.stage.clock()
+                self.stage.dispatch(self.rooms.session_ended(record.sid, "worker-exited", now))
 
     def authenticate(self, request: web.Request, room: str) -> AccessToken:
         try:
@@ -87,14 +121,18 @@ def _plane(request: web.Request) -> ControlPlane:
     return plane
 
 
-async def _create(request: web.Request, mode: str, only: str | None) -> web.Response:
+def refusal_error(refusal: Refusal) -> HttpError:
+    return HttpError(refusal.http_status, refusal.code.value, refusal.message)
+
+
+async def _create(request: web.Request, mode: Mode, only: str | None) -> web.Response:
     plane = _plane(request)
     room = request.match_info["room"]
     token = plane.authenticate(request, room)
-    if mode == "publish" and not token.grants.publish:
-        raise HttpError(403, "forbidden", f"role {token.role.value!r} may not publish")
-    if mode == "subscribe" and not token.grants.subscribe:
-        raise HttpError(403, "forbidden", f"role {token.role.value!r} may not subscribe")
+    # the room's current role decides (a promoted audience member may publish)
+    refusal = plane.rooms.admit(token, mode)
+    if refusal is not None:
+        raise refusal_error(refusal)
     offer = await _read_body(request, SDP)
     worker = plane.pool.place(room)
     result = await plane.pool.call(
@@ -108,7 +146,17 @@ async def _create(request: web.Request, mode: str, only: str | None) -> web.Resp
     )
     sid = result["sid"]
     etag = plane.next_etag()
-    plane.sessions[sid] = SessionRecord(sid, room, token.identity, mode, worker, etag)
+    if sid in plane.ended_early:  # already replaced by a racing POST: nothing to follow
+        del plane.ended_early[sid]
+    else:
+        tracks = [(t["mid"], t["kind"]) for t in result.get("tracks", ())]
+        joined = plane.rooms.session_started(token, mode, sid, tracks, plane.stage.clock())
+        if isinstance(joined, Refusal):  # the room changed while the worker answered
+            with contextlib.suppress(RequestError, TimeoutError):
+                await plane.pool.call(worker, "delete_session", sid=sid)
+            raise refusal_error(joined)
+        plane.sessions[sid] = SessionRecord(sid, room, token.identity, mode, worker, etag)
+        await plane.stage.apply(joined)
     prefix = "whip" if mode == "publish" else "whep"
     location = f"/{prefix}/{room}/sessions/{sid}"
     return web.Response(
@@ -196,8 +244,11 @@ async def metrics(request: web.Request) -> web.Response:
     alive = [w for w in plane.pool.workers if w.alive]
     stats = await asyncio.gather(*(plane.pool.call(w, "stats") for w in alive))
     extra = {"interlive_workers_alive": float(len(alive))}
+    text = render_metrics(stats, extra)
+    # families of the control process's other parts (the RTMP edge), set up by serve()
+    text += "".join(render() for render in request.app.get("metrics_sources", ()))
     return web.Response(
-        text=render_metrics(stats, extra),
+        text=text,
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
@@ -230,9 +281,16 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
 
+async def _on_cleanup(app: web.Application) -> None:
+    plane: ControlPlane = app["plane"]
+    await plane.stage.close()
+    await plane.webhooks.close()
+
+
 def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Application:
     app = web.Application(middlewares=[errors_and_cors], client_max_size=MAX_SDP_BYTES * 2)
     app["plane"] = ControlPlane(config, pool, secret)
+    app.on_cleanup.append(_on_cleanup)
     app["modes"] = {"whip": "publish", "whep": "subscribe"}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -243,6 +301,7 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     app.router.add_patch("/{kind:whip|whep}/{room}/sessions/{sid}", session_patch)
     app.router.add_get("/{kind:whip|whep}/{room}/sessions/{sid}/stats", session_stats)
     app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
+    api.register(app)
     root = web_root()
     if (root / "index.html").exists():
         app.router.add_get("/", index)

@@ -11,12 +11,19 @@ from aiohttp import web
 from interlive.auth import resolve_secret
 from interlive.config import ServerConfig
 from interlive.server.app import create_app
+from interlive.server.rtmp_edge import RtmpEdge
+from interlive.server.webhooks import check_url
 from interlive.server.workers import WorkerPool
 
 log = logging.getLogger("interlive")
 
 
 async def serve(config: ServerConfig) -> None:
+    for url in config.webhooks:  # before any worker starts: a typo is a clear error
+        try:
+            check_url(url)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
     secret, source = resolve_secret(config.secret, config.data_dir, create=True)
     pool = WorkerPool(config)
     try:
@@ -25,6 +32,9 @@ async def serve(config: ServerConfig) -> None:
         await pool.stop()
         raise
     app = create_app(config, pool, secret)
+    rtmp = RtmpEdge(config, app["plane"]) if config.rtmp_port else None
+    if rtmp is not None:
+        app["metrics_sources"] = [rtmp.render_metrics]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.http_port)
@@ -47,8 +57,17 @@ async def serve(config: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if rtmp is not None:
+            await rtmp.start()
+            log.info(
+                "RTMP ingest on rtmp://%s:%d/live/{room}/{identity}?token=...",
+                config.host,
+                rtmp.port,
+            )
         await stop.wait()
     finally:
         log.info("shutting down")
+        if rtmp is not None:
+            await rtmp.stop()
         await runner.cleanup()
         await pool.stop()

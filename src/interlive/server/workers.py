@@ -2,8 +2,9 @@
 
 Workers are spawned processes (one per core by default); each gets one end
 of a Pipe. Requests are matched to replies by id; events (a session ended, a
-room finished) go to the listeners. A room lives on one worker; a new room
-goes to the worker hosting the fewest sessions.
+room finished, ``worker_exited`` when a worker dies) go to the listeners. A
+room lives on one worker; a new room goes to the worker hosting the fewest
+sessions.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class WorkerPool:
         handle.pending.clear()
         for room in [r for r, i in self.room_worker.items() if i == handle.index]:
             del self.room_worker[room]
+        # its sessions are gone without a session_ended each: the listeners clean up
+        for listener in self.listeners:
+            listener(Event("worker_exited", {"worker": handle.index}))
 
     def _on_event(self, handle: WorkerHandle, event: Event) -> None:
         if event.kind == "session_ended":
@@ -162,7 +166,7 @@ class WorkerPool:
             handle.pending.pop(request.id, None)
         if reply.error is not None:
             raise RequestError(*reply.error)
-        if op == "create_session":
+        if op in ("create_session", "create_plain_session"):
             handle.sessions += 1
         return reply.result
 

@@ -82,10 +82,10 @@ def same_codec(a: Codec, b: Codec) -> bool:
     if a.mime.lower() != b.mime.lower() or a.clock_rate != b.clock_rate:
         return False
     mime = a.mime.lower()
-    if mime == "video/h264":
-        from interlive.codecs.h264 import h264_fmtp_match
+    if mime == "video/h264":  # the receiver's profile must cover the stream's
+        from interlive.codecs.h264 import h264_decodable
 
-        return h264_fmtp_match(a.fmtp, b.fmtp)
+        return h264_decodable(a.fmtp, b.fmtp)
     if mime == "video/vp9":
         return a.fmtp.get("profile-id", "0") == b.fmtp.get("profile-id", "0")
     return True

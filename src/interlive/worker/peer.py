@@ -39,6 +39,7 @@ from interlive.sfu.room import Room, Subscription
 from interlive.sfu.tracks import Codec, DownTrack, UpTrack
 from interlive.transport.dtls import DtlsEndpoint, DtlsState
 from interlive.transport.ice import Address, IceEvent, IceLiteResponder, StunError
+from interlive.transport.plain import RtpCrypto
 from interlive.transport.srtp import SrtpContext, SrtpError
 from interlive.worker.settings import MediaSettings
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 RTCP_INTERVAL = 1.0
 #: a session whose ICE never completes is dropped after this long
 CONNECT_TIMEOUT = 30.0
+#: a plain-RTP session that hears nothing from its remote for this long is closed
+PLAIN_TIMEOUT = 30.0
 SDES_CNAME = 1
 
 
@@ -96,14 +99,21 @@ class PeerSession:
         identity: str,
         mode: str,
         plan: MediaPlan,
-        ice: IceLiteResponder,
-        dtls: DtlsEndpoint,
+        ice: IceLiteResponder | None,
+        dtls: DtlsEndpoint | None,
         sendto: Callable[[bytes, Address], None],
         counters: WorkerCounters,
         now: float,
         only: str | None = None,
         settings: MediaSettings | None = None,
+        crypto: RtpCrypto | None = None,
+        remote: Address | None = None,
     ) -> None:
+        """A WebRTC session (``ice`` and ``dtls``), or a plain-RTP one (``crypto`` and ``remote``).
+
+        A plain session (no ICE, no DTLS: see ``transport/plain.py``) is connected
+        from the start to its one fixed ``remote`` address.
+        """
         self.sid = sid
         self.room = room
         self.identity = identity
@@ -111,8 +121,10 @@ class PeerSession:
         self.plan = plan
         self.ice = ice
         self.dtls = dtls
-        self.srtp: SrtpContext | None = None
-        self.addr: Address | None = None
+        self.srtp: RtpCrypto | None = crypto
+        self.addr: Address | None = remote
+        #: last time anything came from the peer (the liveness of plain sessions)
+        self.last_heard = now
         self.created = now
         self.closed = False
         self.close_reason: str | None = None
@@ -152,11 +164,22 @@ class PeerSession:
         if self.downtracks:
             self.subscription = Subscription(identity, list(self.downtracks.values()), only)
         self._subscribed = False
+        if self.srtp is not None and self.subscription is not None:  # plain: connected already
+            self._subscribed = True
+            self.room.subscribe(self.subscription, now)
         #: the next time ``tick`` has work to do
         self.wake = now
 
+    @property
+    def plain(self) -> bool:
+        """A plain-RTP session: no ICE, no DTLS, one fixed remote address."""
+        return self.ice is None
+
     # --- datagrams in --------------------------------------------------------
     def on_stun(self, data: bytes, addr: Address, now: float) -> IceEvent:
+        if self.ice is None or self.dtls is None:
+            self.counters.drop("stun_on_plain")
+            return IceEvent.NONE
         try:
             result = self.ice.handle_request(data, addr, now)
         except StunError as exc:
@@ -173,6 +196,9 @@ class PeerSession:
         return result.event
 
     def on_dtls(self, data: bytes, addr: Address, now: float) -> None:
+        if self.dtls is None:
+            self.counters.drop("dtls_on_plain")
+            return
         if self.addr is None:
             self.addr = addr
         self.dtls.receive(data, now)
@@ -194,6 +220,7 @@ class PeerSession:
             self.close("dtls-closed")
 
     def on_srtp(self, data: bytes, now: float, *, rtcp: bool) -> None:
+        self.last_heard = now
         if self.srtp is None:
             self.counters.drop("srtp_before_dtls")
             return
@@ -341,7 +368,7 @@ class PeerSession:
         self._sendto(data, self.addr)
 
     def _flush_dtls(self) -> None:
-        if self.addr is None:
+        if self.addr is None or self.dtls is None:
             return
         for datagram in self.dtls.datagrams_to_send():
             self._sendto(datagram, self.addr)
@@ -351,21 +378,26 @@ class PeerSession:
         """Timers: consent, DTLS retransmission, RTCP. Cheap to call early; see ``wake``."""
         if self.closed or now < self.wake:
             return
-        if self.ice.consent_expired(now) or (
+        if self.ice is None:
+            if now - self.last_heard > PLAIN_TIMEOUT:
+                self.close("plain-timeout", now)
+                return
+        elif self.ice.consent_expired(now) or (
             self.ice.last_consent is None and now - self.created > CONNECT_TIMEOUT
         ):
             self.close("ice-consent-timeout", now)
             return
-        timer = self.dtls.get_timer()
-        if timer is not None and now >= timer:
-            self.dtls.handle_timer(now)
+        dtls = self.dtls
+        timer = dtls.get_timer() if dtls is not None else None
+        if dtls is not None and timer is not None and now >= timer:
+            dtls.handle_timer(now)
             self._flush_dtls()
         if now >= self._next_rtcp and self.srtp is not None:
             self._next_rtcp = now + RTCP_INTERVAL
             self._send_reports(now, ntp_now)
         # Consent and connect deadlines are checked at RTCP granularity at the latest.
         wake = self._next_rtcp if self.srtp is not None else now + 0.25
-        timer = self.dtls.get_timer()
+        timer = dtls.get_timer() if dtls is not None else None
         if timer is not None:
             wake = min(wake, timer)
         self.wake = wake
@@ -406,6 +438,7 @@ class PeerSession:
             "room": self.room,
             "identity": self.identity,
             "mode": self.mode,
+            "transport": "plain" if self.plain else "webrtc",
             "connected": self.srtp is not None,
             "published": [up.describe() for up in self.uptracks.values()],
             "subscribed": [down.describe() for down in self.downtracks.values()],
@@ -426,6 +459,7 @@ class PeerSession:
         self.uptracks.clear()
         if self.subscription is not None and self._subscribed:
             self.room.unsubscribe(self.subscription)
-        self.dtls.close()
-        self._flush_dtls()
+        if self.dtls is not None:
+            self.dtls.close()
+            self._flush_dtls()
         log.info("%s: closed (%s)", self.sid, reason)

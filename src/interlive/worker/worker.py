@@ -3,6 +3,10 @@
 Datagrams are routed by kind (RFC 7983): STUN by the USERNAME's local ufrag,
 everything else by the sender's address, learnt from authenticated STUN.
 Requests from the control process create, restart and end sessions.
+
+Plain-RTP sessions (``create_plain_session``, see ``worker/plain.py``) share
+the port: their one remote address is fixed at creation, so only datagrams
+from it reach them, and STUN never moves them.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from interlive.sfu.room import Room
 from interlive.transport.demux import DatagramKind, classify
 from interlive.transport.dtls import Certificate, DtlsEndpoint
 from interlive.transport.ice import Address, IceLiteResponder, random_ice_string, stun_username
+from interlive.transport.plain import PlainRtp
 from interlive.worker.channel import Event, RequestError
 from interlive.worker.negotiation import Endpoint, answer_ice_restart, answer_offer
 from interlive.worker.peer import PeerSession
+from interlive.worker.plain import plain_plan
 from interlive.worker.settings import MediaSettings
 
 log = logging.getLogger(__name__)
@@ -78,9 +84,10 @@ class MediaWorker:
                 counters.drop("stun_unknown_ufrag")
                 return
             session.on_stun(data, addr, now)
-            if session.addr is not None and self._by_addr.get(session.addr) is not session:
+            owner = self._by_addr.get(session.addr) if session.addr is not None else None
+            if session.addr is not None and owner is not session and not (owner and owner.plain):
                 self._by_addr[session.addr] = session
-            if addr in session.ice.addresses:
+            if session.ice is not None and addr in session.ice.addresses:
                 self._by_addr.setdefault(addr, session)
         elif kind is DatagramKind.DTLS:
             session = self._by_addr.get(addr)
@@ -149,7 +156,68 @@ class MediaWorker:
         self.sessions[sid] = session
         self._by_ufrag[ufrag] = session
         log.info("session %s: %s %s in room %s", sid, identity, mode, room)
-        return {"sid": sid, "answer": answer}
+        # the m-lines it publishes on: the control process lists them as the participant's tracks
+        tracks = [{"mid": m.mid, "kind": m.kind} for m in plan.recv]
+        return {"sid": sid, "answer": answer, "tracks": tracks}
+
+    def op_create_plain_session(
+        self,
+        *,
+        room: str,
+        identity: str,
+        mode: str,
+        remote: list[Any] | tuple[Any, ...],
+        media: list[dict[str, Any]],
+        only: str | None = None,
+    ) -> dict[str, Any]:
+        """A plain-RTP session with ``remote`` (host, port): unencrypted RTP/RTCP on our port.
+
+        ``media`` lists its streams (see ``worker/plain.py``); the reply gives them
+        back with payload types and SSRCs filled in, and the port to send to.
+        Like a WebRTC session, it replaces the identity's session of the same mode.
+        """
+        if (
+            not isinstance(remote, list | tuple)
+            or len(remote) != 2
+            or not isinstance(remote[0], str)
+            or not isinstance(remote[1], int)
+            or not 0 < remote[1] < 65536
+        ):
+            raise RequestError(400, "bad_request", f"remote must be [host, port], got {remote!r}")
+        addr: Address = (remote[0], remote[1])
+        taken = self._by_addr.get(addr)
+        if taken is not None and taken.sid in self.sessions:
+            raise RequestError(409, "conflict", f"{addr[0]}:{addr[1]} already has a session")
+        plan, described = plain_plan(mode, media)
+        for old in list(self.sessions.values()):
+            if old.room.name == room and old.identity == identity and old.mode == mode:
+                self._end(old, "replaced")
+        now = self._clock()
+        room_obj = self.rooms.get(room)
+        if room_obj is None:
+            room_obj = self.rooms[room] = Room(room)
+        sid = secrets.token_urlsafe(12)
+        session = PeerSession(
+            sid=sid,
+            room=room_obj,
+            identity=identity,
+            mode=mode,
+            plan=plan,
+            ice=None,
+            dtls=None,
+            sendto=self.sendto,
+            counters=self.counters,
+            now=now,
+            only=only,
+            settings=self.settings,
+            crypto=PlainRtp(),
+            remote=addr,
+        )
+        self.sessions[sid] = session
+        self._by_addr[addr] = session
+        log.info("plain session %s: %s %s in room %s from %s:%d", sid, identity, mode, room, *addr)
+        tracks = [{"mid": m.mid, "kind": m.kind} for m in plan.recv]
+        return {"sid": sid, "port": self.port, "media": described, "tracks": tracks}
 
     def op_delete_session(self, *, sid: str) -> dict[str, Any]:
         session = self.sessions.get(sid)
@@ -162,6 +230,8 @@ class MediaWorker:
         session = self.sessions.get(sid)
         if session is None:
             raise RequestError(404, "not_found", "no such session")
+        if session.ice is None:
+            raise RequestError(400, "bad_request", "a plain-RTP session has no ICE to restart")
         endpoint = self._new_endpoint()
         ufrag, pwd = endpoint.ice_ufrag, endpoint.ice_pwd
         answer, remote_ufrag = answer_ice_restart(fragment, endpoint=endpoint)
@@ -221,7 +291,8 @@ class MediaWorker:
     def _forget(self, session: PeerSession) -> None:
         if self.sessions.pop(session.sid, None) is None:
             return
-        self._by_ufrag.pop(session.ice.local_ufrag, None)
+        if session.ice is not None:
+            self._by_ufrag.pop(session.ice.local_ufrag, None)
         for addr in [a for a, s in self._by_addr.items() if s is session]:
             del self._by_addr[addr]
         room = session.room
@@ -239,3 +310,43 @@ class MediaWorker:
                 },
             )
         )
+
+    # --- the stage's decisions (issue 3): the control process decides, the room applies -----
+    def op_stop_publishing(self, *, room: str, identity: str) -> dict[str, Any]:
+        """Demoted: stop forwarding ``identity``'s tracks now and any it starts later.
+
+        Its sessions stay connected; viewers' slots switch or get an RTCP BYE.
+        """
+        room_obj = self.rooms.get(room)
+        held = room_obj.hold(identity, self._clock()) if room_obj is not None else 0
+        log.info("room %s: %s may not publish (%d track(s) held)", room, identity, held)
+        return {"tracks": held}
+
+    def op_allow_publishing(self, *, room: str, identity: str) -> dict[str, Any]:
+        """Promoted again: forward ``identity``'s held tracks on the sessions that still run."""
+        room_obj = self.rooms.get(room)
+        back = room_obj.release(identity, self._clock()) if room_obj is not None else 0
+        return {"tracks": back}
+
+    def op_set_muted(self, *, room: str, identity: str, kind: str, muted: bool) -> dict[str, Any]:
+        """Pause (or resume) the fan-out of ``identity``'s ``kind`` tracks; they stay published."""
+        room_obj = self.rooms.get(room)
+        count = room_obj.set_muted(identity, kind, muted, self._clock()) if room_obj else 0
+        return {"tracks": count}
+
+    def op_forget_participant(self, *, room: str, identity: str) -> dict[str, Any]:
+        """``identity`` left the room: clear its hold and mutes."""
+        room_obj = self.rooms.get(room)
+        if room_obj is not None:
+            room_obj.forget(identity, self._clock())
+        return {}
+
+    def op_end_sessions(self, *, sids: list[str], reason: str) -> dict[str, Any]:
+        """Close these sessions (a kick): RTCP BYE to their peer and to their viewers."""
+        ended = 0
+        for sid in sids:
+            session = self.sessions.get(sid)
+            if session is not None:
+                self._end(session, reason)
+                ended += 1
+        return {"ended": ended}

@@ -12,6 +12,7 @@ from interlive.codecs.h264 import (
     ProfileLevelIdError,
     h264_answer_level,
     h264_answer_profile_level_id,
+    h264_decodable,
     h264_fmtp_match,
 )
 
@@ -175,3 +176,39 @@ def test_answer_rejects_profile_mismatch() -> None:
         h264_answer_profile_level_id({"profile-level-id": "64001f"}, CHROME_CB)
     with pytest.raises(ProfileLevelIdError):
         h264_answer_level({"profile-level-id": "nothex"}, CHROME_CB)
+
+
+@pytest.mark.parametrize(
+    ("stream", "receiver", "decodable"),
+    [
+        ("64001e", "64001f", True),  # High to High, levels apart
+        ("64001e", "f4001f", True),  # a High 4:4:4 Predictive decoder takes High
+        ("64001e", "42e01f", False),  # a Constrained Baseline decoder does not
+        ("64001e", "4d001f", False),
+        ("64001e", "640c1f", False),  # Constrained High: no B-frames promised
+        ("42e01f", "64001f", True),  # Constrained Baseline goes anywhere
+        ("42e01f", "42001f", True),
+        ("42e01f", "4d001f", True),
+        ("42001f", "42e01f", False),  # Baseline may use FMO/ASO
+        ("42001f", "4d001f", False),
+        ("4d001f", "64001f", True),
+        ("4d001f", "42001f", False),
+        ("640c1f", "64001f", True),
+        ("f4001f", "64001f", False),
+    ],
+)
+def test_h264_decodable_follows_the_decoder_conformance_of_annex_a(
+    stream: str, receiver: str, decodable: bool
+) -> None:
+    mode = {"packetization-mode": "1"}
+    assert (
+        h264_decodable({**mode, "profile-level-id": stream}, {**mode, "profile-level-id": receiver})
+        is decodable
+    )
+
+
+def test_h264_decodable_needs_the_same_packetization_mode() -> None:
+    assert not h264_decodable(
+        {"packetization-mode": "1", "profile-level-id": "42e01f"}, {"profile-level-id": "42e01f"}
+    )
+    assert not h264_decodable({"profile-level-id": "zzzzzz"}, {"profile-level-id": "42e01f"})

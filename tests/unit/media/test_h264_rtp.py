@@ -107,6 +107,13 @@ def test_parameter_sets_inserted_before_idr() -> None:
     assert packet.nal_types == (7, 8, 5)
 
 
+def test_parameter_sets_open_the_access_unit_before_its_sei() -> None:
+    packetizer = H264Packetizer()
+    packetizer.set_parameter_sets(SPS, PPS)
+    ((payload, _),) = packetizer.packetize([b"\x06\x05\x01\x00\x80", IDR])
+    assert H264Packet.parse(payload).nal_types == (7, 8, 6, 5)
+
+
 def test_in_band_parameter_sets_are_remembered() -> None:
     packetizer = H264Packetizer()
     packetizer.packetize([SPS, PPS, IDR])

@@ -247,3 +247,30 @@ def test_bad_handshake_is_protocol_error() -> None:
 def test_split_stream_name() -> None:
     assert split_stream_name("alice?token=abc&x=") == ("alice", {"token": "abc", "x": ""})
     assert split_stream_name("alice") == ("alice", {})
+
+
+def test_abort_while_publishing_sends_an_error_status_then_closes() -> None:
+    client = _publishing()
+    client.replies()
+    client.server.abort("codec hvc1 is not supported")
+    (status,) = client.commands()
+    assert status[0] == "onStatus"
+    info = status[3]
+    assert isinstance(info, dict)
+    assert (info["level"], info["code"]) == ("error", "NetStream.Failed")
+    assert info["description"] == "codec hvc1 is not supported"
+    assert client.server.state is ConnectionState.CLOSED
+    client.media(MessageType.VIDEO, 0, b"\x17\x01")
+    assert client.events() == []
+
+
+def test_abort_of_a_pending_publish_is_a_rejection() -> None:
+    client = _connected()
+    client.command("createStream", 2, None)
+    client.command("publish", 3, None, "alice", "live", stream_id=1)
+    client.events()
+    client.replies()
+    client.server.abort("bad token")
+    (status,) = client.commands()
+    assert isinstance(status[3], dict) and status[3]["code"] == "NetStream.Publish.BadName"
+    assert client.server.state is ConnectionState.CLOSED

@@ -61,6 +61,7 @@ def test_default_capabilities() -> None:
         ("video/H264", "4d001f"),
         ("video/H264", "640c1f"),
         ("video/H264", "64001f"),
+        ("video/H264", "f4001f"),
     ]
     for cap in caps.video_codecs:
         assert cap.rtx and tuple(cap.rtcp_fb) == VIDEO_FB and cap.clock_rate == 90000
@@ -146,7 +147,8 @@ def test_chrome_recvonly_for_a_viewer() -> None:
         (102, "H264"),
         (108, "H264"),
         (116, "H264"),
-    ]  # VP9 profiles 1 and 3, H.264 f4001f, AV1 and flexfec are not ours
+        (41, "H264"),
+    ]  # VP9 profiles 1 and 3, AV1 and flexfec are not ours
     assert video.ssrcs == {} and video.msid is None
 
 
