@@ -146,6 +146,15 @@ class ViewerProtection:
     def fec_rate_keyframe(self) -> float:
         return self.decision.fec_rate_keyframe if self.can_fec else 0.0
 
+    @property
+    def tool(self) -> str:
+        """The repair in use: ``fec``, ``red``, each with ``+nack``, ``nack`` or ``none``."""
+        if self.fec_rate > 0 or self.fec_rate_keyframe > 0:
+            return "fec+nack" if self.answers_nacks else "fec"
+        if self.red_distance > 0:
+            return "red+nack" if self.answers_nacks else "red"
+        return "nack" if self.answers_nacks else "none"
+
     def link_stats(self) -> LinkStats:
         loss = min(self.loss, 0.99)
         # a burst can be no shorter than independent loss makes it on average

@@ -64,6 +64,17 @@ def render_metrics(workers: Iterable[Mapping[str, Any]], extra: Mapping[str, flo
         family(name, "counter", help_text)
         for s in stats:
             lines.append(f'{name}{{worker="{s["index"]}"}} {s[key]}')
+    family(
+        "interlive_viewer_streams_by_protection",
+        "gauge",
+        "Streams sent to viewers, by the loss repair their protection policy chose",
+    )
+    for s in stats:
+        for tool, count in sorted(s.get("protection", {}).items()):
+            lines.append(
+                f'interlive_viewer_streams_by_protection{{worker="{s["index"]}",'
+                f'tool="{_escape(tool)}"}} {count}'
+            )
     family("interlive_dropped_packets_total", "counter", "Datagrams or packets dropped, by reason")
     for s in stats:
         for reason, count in sorted(s["drops"].items()):

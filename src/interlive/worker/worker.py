@@ -242,6 +242,15 @@ class MediaWorker:
         self._by_ufrag[ufrag] = session
         return {"restart": True, "fragment": answer}
 
+    def _protection_in_use(self) -> dict[str, int]:
+        """Viewer streams by the repair their protection decided on (for /metrics)."""
+        tools: dict[str, int] = {}
+        for session in self.sessions.values():
+            for down in session.downtracks.values():
+                tool = down.protection.tool
+                tools[tool] = tools.get(tool, 0) + 1
+        return tools
+
     def op_session_stats(self, *, sid: str) -> dict[str, Any]:
         session = self.sessions.get(sid)
         if session is None:
@@ -252,6 +261,7 @@ class MediaWorker:
         c = self.counters
         return {
             "index": self.index,
+            "protection": self._protection_in_use(),
             "sessions": len(self.sessions),
             "rooms": len(self.rooms),
             "packets_in": c.packets_in,

@@ -154,3 +154,14 @@ def test_the_policy_plans_fec_for_the_frames_actually_sent() -> None:
     assert expected_residual_loss(link, measured.decision, real) < expected_residual_loss(
         link, replace(assumed.decision, reason=""), real
     )
+
+
+def test_tool_names_the_repair_in_use() -> None:
+    video = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    assert video.tool == "nack"
+    report(video, 0.20, 0.200)
+    assert video.tool == "fec+nack"
+    audio = ViewerProtection("audio", "red", can_fec=False, can_red=True)
+    report(audio, 0.10, 0.05)
+    assert audio.tool == "red"
+    assert ViewerProtection("video", "none", can_fec=True, can_red=True).tool == "none"

@@ -369,3 +369,9 @@ def test_session_stats_show_each_stream_and_how_its_loss_is_repaired() -> None:
     with pytest.raises(RequestError) as refused:
         net.worker.handle("session_stats", {"sid": "nope"})
     assert refused.value.status == 404
+
+
+def test_worker_stats_count_viewer_streams_by_protection() -> None:
+    net, _, _, _ = connected_pair()
+    # a fresh viewer has reported no loss: NACK answers only, on each of its streams
+    assert net.worker.op_stats()["protection"] == {"nack": 2}
