@@ -55,4 +55,6 @@ fi
 # 3. Test tools: a real browser and an independent RTP/RTMP client.
 if [ "$target" = test ]; then
   apt_install chromium ffmpeg nftables iproute2
+  # a real RTMP server (CDN origin) for the bypass-live tests, run by them as a user process
+  apt_install nginx libnginx-mod-rtmp
 fi

@@ -171,6 +171,65 @@ def build_parser() -> argparse.ArgumentParser:
     forward.add_argument("--packets", type=int, default=200)
     forward.add_argument("--rounds", type=int, default=5)
     forward.add_argument("--output", default=None, help="append the result to this markdown file")
+    loss = bench_sub.add_parser(
+        "loss",
+        help="loss protection: none/NACK/FEC/RED/policy against loss and RTT, "
+        "Chromium and SDK viewers behind the impairment proxy",
+    )
+    loss.add_argument(
+        "--loss",
+        action="append",
+        default=None,
+        help="viewer downlink loss in %%, comma-separated; 'b' marks bursty loss of mean "
+        "burst 3 ('10b'), 'bN' of mean burst N (default 0,5,10,20,30,10b)",
+    )
+    loss.add_argument(
+        "--rtt", action="append", default=None, help="RTTs in ms, comma-separated (default 50,200)"
+    )
+    loss.add_argument(
+        "--protection",
+        action="append",
+        default=None,
+        help="server modes, comma-separated: none, nack, fec, red, policy (default all)",
+    )
+    loss.add_argument(
+        "--duration", type=float, default=None, help="seconds measured per cell (default 15)"
+    )
+    loss.add_argument(
+        "--settle", type=float, default=10.0, help="seconds of loss before each window (default 10)"
+    )
+    loss.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 20%% loss at 100 ms RTT, none and policy, 8 s per cell",
+    )
+    loss.add_argument(
+        "--no-goal-cells",
+        action="store_true",
+        help="do not add the goal cells (20%% and 30%% loss at 100 ms RTT)",
+    )
+    loss.add_argument(
+        "--viewers", choices=["both", "chromium", "sdk"], default="both", help="(default both)"
+    )
+    loss.add_argument("--seed", type=int, default=1, help="seed of the loss draws (default 1)")
+    loss.add_argument("--output", default=None, help="append the report to this markdown file")
+    loss.add_argument(
+        "--plot", default="docs/loss.png", help="PNG to write (default %(default)s; '' for none)"
+    )
+    loss.add_argument("--json", default=None, help="also save the raw results to this file")
+    loss.add_argument(
+        "--from-json", default=None, help="render the report and plot from saved results only"
+    )
+    latency = bench_sub.add_parser(
+        "latency",
+        help="glass-to-glass latency: WebRTC, RTMP push/play, HTTP-FLV, nginx-rtmp baseline",
+    )
+    latency.add_argument("--duration", type=float, default=20.0, help="seconds per path")
+    latency.add_argument("--paths", default=None, help="comma-separated paths (default all)")
+    latency.add_argument("--output", default=None, help="append the report to this markdown file")
+    latency.add_argument("--plot", default="docs/latency.png", help="PNG to write ('' for none)")
+    latency.add_argument("--json", default=None, help="also save the raw results to this file")
+    latency.add_argument("--from-json", default=None, help="render saved results only")
     bench.set_defaults(func=_bench)
     return parser
 

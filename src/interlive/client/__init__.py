@@ -17,7 +17,8 @@ subscribe and count the frames that arrive::
 
     asyncio.run(main("http://127.0.0.1:8080", HOST_JWT, VIEWER_JWT))
 
-Modules: :mod:`~interlive.client.whip` (sessions), :mod:`~interlive.client.media`
+Modules: :mod:`~interlive.client.whip` (sessions), :mod:`~interlive.client.stage`
+(a stage participant over WebSocket signaling), :mod:`~interlive.client.media`
 (test sources, files, user frames), :mod:`~interlive.client.raw` (RTP packet
 taps) and :mod:`~interlive.client.opus_fec` (Opus in-band FEC: the encoder and
 decoder put in place of aiortc's), the two adapters over aiortc internals,
@@ -37,6 +38,7 @@ from .media import (
 )
 from .opus_fec import OpusFecState
 from .raw import PacketTap, RtpPacketView, attach_packet_tap
+from .stage import StageClient, StageError, ws_url
 from .whip import (
     WhepSubscriber,
     WhipPublisher,
@@ -55,6 +57,8 @@ __all__ = [
     "PacketTap",
     "ProtocolError",
     "RtpPacketView",
+    "StageClient",
+    "StageError",
     "TestPatternVideoTrack",
     "ToneAudioTrack",
     "WhepSubscriber",
@@ -67,4 +71,5 @@ __all__ = [
     "video_codec_preferences",
     "whep_url",
     "whip_url",
+    "ws_url",
 ]

@@ -11,6 +11,7 @@ RTCPeerConnection is not used server-side):
 * :mod:`.negotiate` and :mod:`.codec_match` - capabilities and the answerer's
   choice of codecs and header extensions (RFC 8285);
 * :mod:`.answer` - the ICE-lite answer;
+* :mod:`.offer` - the server's own offer when it renegotiates a peer connection;
 * :mod:`.sdpfrag` - trickle-ice-sdpfrag bodies for WHIP/WHEP PATCH (RFC 8840,
   RFC 9725 §4.3).
 
@@ -59,6 +60,7 @@ from interlive.sdp.negotiate import (
     negotiate_media,
     negotiate_offer,
 )
+from interlive.sdp.offer import OfferSection, build_offer
 from interlive.sdp.sdpfrag import FragMedia, SdpFrag, build_sdpfrag, parse_sdpfrag
 from interlive.sdp.validate import validate_offer
 
@@ -79,6 +81,7 @@ __all__ = [
     "MediaSection",
     "NegotiatedCodec",
     "NegotiatedMedia",
+    "OfferSection",
     "Origin",
     "Rid",
     "SdpError",
@@ -91,6 +94,7 @@ __all__ = [
     "answer_direction",
     "answer_setup",
     "build_answer",
+    "build_offer",
     "build_sdpfrag",
     "default_capabilities",
     "default_fmtp_match",

@@ -142,15 +142,15 @@ def participant_json(
         "tracks": [
             {"track_id": t.track_id, "kind": t.kind.value, "muted": t.muted} for t in info.tracks
         ],
-        "sessions": [
-            {
-                "id": t.sid,
-                "kind": "whip" if t.mode == "publish" else "whep",
-                "location": f"/{'whip' if t.mode == 'publish' else 'whep'}/{room}/sessions/{t.sid}",
-            }
-            for t in transports
-        ],
+        "sessions": [_session_json(room, t) for t in transports],
     }
+
+
+def _session_json(room: str, t: TransportInfo) -> dict[str, Any]:
+    if t.mode == "conference":  # a signaling (/ws) peer connection: no HTTP resource
+        return {"id": t.sid, "kind": "ws", "location": None}
+    kind = "whip" if t.mode == "publish" else "whep"
+    return {"id": t.sid, "kind": kind, "location": f"/{kind}/{room}/sessions/{t.sid}"}
 
 
 def _hands_json(hands: Sequence[HandInfo]) -> list[dict[str, Any]]:

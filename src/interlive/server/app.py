@@ -8,7 +8,8 @@ or restart ICE; DELETE it to leave.
 Every WHIP/WHEP session is a participant of its room (``server/rooms.py``): the
 room's current role decides whether it may publish, and the workers' reports of
 sessions ending keep the room registry in step.  REST is in ``server/api.py``,
-webhooks in ``server/webhooks.py``.
+webhooks in ``server/webhooks.py``, WebSocket signaling (``GET /ws``) in
+``server/signaling_ws.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
 from interlive.config import ServerConfig
-from interlive.server import api
+from interlive.server import api, signaling_ws
 from interlive.server.errors import HttpError, error_response
 from interlive.server.metrics import render_metrics
 from interlive.server.rooms import Mode, RoomRegistry, RoomService
@@ -302,6 +303,7 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     app.router.add_get("/{kind:whip|whep}/{room}/sessions/{sid}/stats", session_stats)
     app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
     api.register(app)
+    signaling_ws.register(app, app["plane"])
     root = web_root()
     if (root / "index.html").exists():
         app.router.add_get("/", index)

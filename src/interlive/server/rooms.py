@@ -49,6 +49,21 @@ participant left, held or muted     :class:`ForgetMedia`
 *All or nothing.*  A REST call may carry several requests (mute audio, unmute
 video); they are tried on a copy of the room first, so a refusal of any of them
 leaves the room unchanged.
+
+*Signaling participants* (``/ws``, ``server/signaling_ws.py``).  A WebSocket
+``join`` enters the room before any media (:meth:`RoomRegistry.signaling_join`);
+the connection is the participant's anchor (``_Member.signaling``), and its one
+peer connection is a worker session of mode ``conference``, a transport like the
+others but not one that keeps the participant in the room: the media may fail
+and be offered again while the connection stays.  The tracks the client
+announces (``publish``) belong to that peer connection: they are unlisted when
+it ends, listed again on re-promotion after a demotion, like a WHIP session's.
+The connection dropping (:meth:`RoomRegistry.signaling_lost`) makes the
+participant ``reconnecting`` if nothing else of it is connected; a ``join`` with
+``resume`` within the window (:meth:`RoomRegistry.signaling_resume`) takes it
+back with role, hand, tracks and the same peer connection.  A second ``join`` of
+the identity replaces the older connection: its peer connection ends, WHIP and
+WHEP sessions of the identity carry on.
 """
 
 from __future__ import annotations
@@ -115,7 +130,10 @@ log = logging.getLogger(__name__)
 #: room over REST.  No participant can join a room of that name.
 ADMIN_ROOM: Final = "*"
 
-Mode = Literal["publish", "subscribe"]
+Mode = Literal["publish", "subscribe", "conference"]
+
+#: the mode of a signaling participant's peer connection (worker/conference.py)
+CONFERENCE: Final = "conference"
 
 #: prefix of the track ids of a WHIP session's m-lines
 WHIP_TRACK_PREFIX: Final = "whip:"
@@ -221,6 +239,10 @@ class _Member:
     held: bool = False
     #: kinds whose tracks were muted: new tracks of the kind start muted
     muted: set[TrackKind] = field(default_factory=set)
+    #: the /ws connection that speaks for it, if any
+    signaling: str | None = None
+    #: tracks its client announced over signaling (on its conference peer connection)
+    announced: dict[str, TrackKind] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -348,6 +370,8 @@ class RoomRegistry:
         if old is not None:  # replaced before its end was reported: it is gone all the same
             self._sids.pop(old.sid, None)
             self._unpublish(entry, member, old, now, events, actions)
+            if mode == CONFERENCE:
+                self._unannounce(entry, member, now, events, actions)
         transport = _Transport(sid, mode)
         if mode == "publish":
             for mid, kind in tracks:
@@ -374,7 +398,11 @@ class RoomRegistry:
         events: list[Event] = []
         actions: list[SfuAction] = []
         self._unpublish(entry, member, transport, now, events, actions)
-        if not member.transports:
+        if transport.mode == CONFERENCE:  # its announced tracks cannot flow any more
+            self._unannounce(entry, member, now, events, actions)
+        if member.signaling is not None or (member.reconnecting and transport.mode == CONFERENCE):
+            pass  # a /ws connection keeps it in the room, or its resume window runs
+        elif not member.transports:
             if reason == "replaced":  # its successor resumes the participant
                 member.reconnecting = True
                 request: Request = ConnectionLost(member.session)
@@ -385,6 +413,131 @@ class RoomRegistry:
                 self._absorb(entry, out, events, actions, now)
         self._finish_if_empty(name, entry, events, now)
         return Outcome(name, tuple(events), tuple(actions))
+
+    # --- signaling (/ws) ------------------------------------------------------------------
+    def signaling_join(
+        self, token: AccessToken, conn: str, now: float
+    ) -> Refusal | tuple[SessionAccepted, Outcome]:
+        """A ``join`` on /ws connection ``conn``: the session it speaks for, and the outcome.
+
+        A new identity joins the room; one present only over WHIP/WHEP is joined by
+        the connection (the same room session); one with a /ws connection, or
+        reconnecting, is *replaced*: a new room session, the older connection's
+        peer connection ended (:class:`EndSessions`), its WHIP/WHEP sessions kept.
+        """
+        refusal = self.admit(token, CONFERENCE)
+        if refusal is not None:
+            return refusal
+        name, identity = token.room, token.identity
+        entry = self._rooms.get(name)
+        created = entry is None
+        if entry is None:
+            stage = StageRoom(
+                name, max_publishers=self.max_publishers, resume_window=self.resume_window
+            )
+            entry = _Room(stage, now)
+        events: list[Event] = []
+        actions: list[SfuAction] = []
+        member = entry.members.get(identity)
+        accepted: SessionAccepted | None = None
+        if member is not None and member.signaling is None and not member.reconnecting:
+            role = entry.stage.role_of(identity)
+            assert role is not None
+            accepted = SessionAccepted(identity, member.session, role, resumed=False)
+        else:
+            out = entry.stage.handle(Join(token), now)
+            if isinstance(out, Refusal):
+                return out
+            if created:
+                self._rooms[name] = entry
+                events.append(RoomStarted(name, now))
+            if member is not None:  # replacing: end only the old connection's peer connection
+                out = [o for o in out if not isinstance(o, Disconnect)]
+                conference = member.transports.pop(CONFERENCE, None)
+                if conference is not None:
+                    self._sids.pop(conference.sid, None)
+                    actions.append(EndSessions((conference.sid,), "replaced"))
+                member.announced.clear()  # the room dropped every track of the old session
+            self._absorb(entry, out, events, actions, now)
+            accepted = next(o for o in out if isinstance(o, SessionAccepted))
+            member = entry.members[identity]
+            publish = member.transports.get("publish")
+            if member is not None and publish is not None and not member.held:
+                self._publish(entry, member, publish, now, events, actions)
+        member.signaling = conn
+        member.reconnecting = False
+        return accepted, Outcome(name, tuple(events), tuple(actions))
+
+    def signaling_resume(
+        self, token: AccessToken, session: int, conn: str, now: float
+    ) -> Refusal | tuple[SessionAccepted, Outcome]:
+        """A ``join`` with ``resume``: connection ``conn`` takes back room session ``session``."""
+        if token.room == ADMIN_ROOM:
+            return Refusal(RefusalCode.BAD_REQUEST, f"room {ADMIN_ROOM!r} is for admin tokens")
+        entry = self._rooms.get(token.room)
+        member = entry.members.get(token.identity) if entry is not None else None
+        if entry is None or member is None or member.session != session:
+            return Refusal(RefusalCode.NOT_FOUND, f"no session {session}; join again")
+        out = entry.stage.handle(Resume(token, session), now)
+        if isinstance(out, Refusal):
+            return out
+        events: list[Event] = []
+        actions: list[SfuAction] = []
+        self._absorb(entry, out, events, actions, now)
+        accepted = next(o for o in out if isinstance(o, SessionAccepted))
+        member.signaling = conn
+        member.reconnecting = False
+        return accepted, Outcome(token.room, tuple(events), tuple(actions))
+
+    def signaling_lost(self, room: str, identity: str, conn: str, now: float) -> Outcome | None:
+        """Connection ``conn`` dropped without ``leave``: the resume window starts.
+
+        None if the connection no longer speaks for the participant (replaced,
+        kicked, left).  A participant still connected over WHIP/WHEP stays
+        connected; its peer connection is kept for a resume either way.
+        """
+        entry = self._rooms.get(room)
+        member = entry.members.get(identity) if entry is not None else None
+        if entry is None or member is None or member.signaling != conn:
+            return None
+        member.signaling = None
+        events: list[Event] = []
+        actions: list[SfuAction] = []
+        if not any(t.mode != CONFERENCE for t in member.transports.values()):
+            member.reconnecting = True
+            out = entry.stage.handle(ConnectionLost(member.session), now)
+            if not isinstance(out, Refusal):
+                self._absorb(entry, out, events, actions, now)
+        return Outcome(room, tuple(events), tuple(actions))
+
+    def signaling_request(
+        self, room: str, identity: str, request: Request, now: float
+    ) -> Refusal | Outcome:
+        """A room request from a /ws connection; ``publish``/``unpublish`` are remembered."""
+        out = self.handle(room, [request], now)
+        if isinstance(out, Refusal):
+            return out
+        entry = self._rooms.get(room)
+        member = entry.members.get(identity) if entry is not None else None
+        if member is not None:
+            if isinstance(request, Publish):
+                member.announced[request.track_id] = request.kind
+            elif isinstance(request, Unpublish):
+                member.announced.pop(request.track_id, None)
+        return out
+
+    def conference_sid(self, room: str, identity: str) -> str | None:
+        """The worker session of ``identity``'s signaling peer connection, if it has one."""
+        entry = self._rooms.get(room)
+        member = entry.members.get(identity) if entry is not None else None
+        transport = member.transports.get(CONFERENCE) if member is not None else None
+        return None if transport is None else transport.sid
+
+    def session_of(self, room: str, identity: str) -> int | None:
+        """The room session number ``identity`` acts as."""
+        entry = self._rooms.get(room)
+        member = entry.members.get(identity) if entry is not None else None
+        return None if member is None else member.session
 
     # --- out-of-band requests (REST) -----------------------------------------------------
     def handle(self, room: str, requests: Sequence[Request], now: float) -> Refusal | Outcome:
@@ -484,6 +637,11 @@ class RoomRegistry:
             transport = member.transports.get("publish")
             if transport is not None:
                 self._publish(entry, member, transport, now, events, actions)
+            for track_id, kind in list(member.announced.items()):
+                request = Publish(member.session, track_id, kind, muted=kind in member.muted)
+                out = entry.stage.handle(request, now)
+                if not isinstance(out, Refusal):
+                    self._absorb(entry, out, events, actions, now)
 
     def _publish(
         self,
@@ -516,10 +674,26 @@ class RoomRegistry:
             if not isinstance(out, Refusal):  # refused: not published (held, or never listed)
                 self._absorb(entry, out, events, actions, now)
 
+    def _unannounce(
+        self,
+        entry: _Room,
+        member: _Member,
+        now: float,
+        events: list[Event],
+        actions: list[SfuAction],
+    ) -> None:
+        for track_id in list(member.announced):
+            out = entry.stage.handle(Unpublish(member.session, track_id), now)
+            if not isinstance(out, Refusal):  # refused: not listed (held, or left)
+                self._absorb(entry, out, events, actions, now)
+        member.announced.clear()
+
     @staticmethod
     def _kind_of(member: _Member | None, track_id: str) -> TrackKind | None:
         if member is None:
             return None
+        if track_id in member.announced:
+            return member.announced[track_id]
         for transport in member.transports.values():
             kind = transport.tracks.get(track_id)
             if kind is not None:

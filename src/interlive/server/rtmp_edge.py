@@ -31,6 +31,14 @@ down by TCP, never buffered), and the core bounds what one read can hold.
   ending it (a second push of the same identity replaces it, a host kicks it,
   the worker exits) closes the connection with an error status naming why.
 
+Players (``play``): ``rtmp://HOST:1935/live/{room}/{identity}?token=<jwt>``
+plays what ``identity`` publishes, through the FLV playback hub shared with
+HTTP-FLV (``server/playback.py``); the token's rules are the stream key's, a
+subscriber's (any role).  A play task takes the player's FLV tags from its
+queue, sends them as RTMP messages and waits for TCP to take them; the read
+loop goes on reading the player's acknowledgements and commands, with no
+stall deadline.
+
 Counters are rendered by :meth:`RtmpEdge.render_metrics` into ``/metrics``.
 """
 
@@ -63,9 +71,10 @@ from interlive.rtmp.ingest import (
     check_app,
     parse_stream_key,
 )
-from interlive.rtmp.server import ConnectionState, RtmpServerConnection
+from interlive.rtmp.server import ConnectionState, RtmpServerConnection, split_stream_name
 from interlive.rtp.ntp import ntp_from_unix
 from interlive.rtp.rtcp import is_rtcp
+from interlive.server.playback import PlaybackError, PlaybackHub, Player, parse_play_path
 from interlive.server.workers import WorkerHandle
 from interlive.stage.model import Refusal
 from interlive.worker.channel import Event, RequestError
@@ -120,9 +129,12 @@ class RtmpEdge:
         *,
         stall_timeout: float = STALL_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        playback: PlaybackHub | None = None,
     ) -> None:
         self.config = config
         self.plane = plane
+        #: RTMP play goes through it (None: play is refused)
+        self.playback = playback
         self.stall_timeout = stall_timeout
         self.max_connections = max_connections
         self.stats = RtmpEdgeStats()
@@ -267,6 +279,9 @@ class RtmpEdge:
         return "\n".join(lines) + "\n"
 
 
+_TAG_KINDS: Final = {8: MediaKind.AUDIO, 9: MediaKind.VIDEO, 18: MediaKind.DATA}
+
+
 def _backlog(transport: asyncio.DatagramTransport) -> int:
     """Bytes the transport queued in user space (asyncio's and uvloop's UDP transports)."""
     size: Callable[[], int] | None = getattr(transport, "get_write_buffer_size", None)
@@ -322,12 +337,15 @@ class _Publisher:
         self.closing: str | None = None
         self.published_at: float | None = None
         self.first_packet_at: float | None = None
+        self.player: Player | None = None
+        self._play_task: asyncio.Task[None] | None = None
 
     # --- the read loop --------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             try:
-                async with asyncio.timeout_at(self.deadline) as timeout:
+                playing = self.player is not None and self.closing is None
+                async with asyncio.timeout_at(None if playing else self.deadline) as timeout:
                     self._timeout = timeout
                     data = await self.reader.read(READ_SIZE)
             except TimeoutError:
@@ -407,6 +425,7 @@ class _Publisher:
         """After the read loop: the session ends, the sockets close."""
         reason = self.closing or "closed"
         self.edge.stats.close(reason)
+        self._stop_playing(reason)
         await self._end_session(reason)
         if not self.writer.is_closing():
             self.writer.close()
@@ -427,8 +446,9 @@ class _Publisher:
         elif isinstance(event, PublishRequested):
             await self._on_publish(event)
         elif isinstance(event, PlayRequested):
-            self._refuse("RTMP playback is not available yet: watch over WebRTC (WHEP)", "play")
+            await self._on_play(event)
         elif isinstance(event, StreamDeleted):
+            self._stop_playing("stopped")
             await self._end_session("unpublished")
             self.ingest = None
             self.deadline = self.loop.time() + self.edge.stall_timeout
@@ -475,6 +495,77 @@ class _Publisher:
         self.deadline = self.published_at + self.edge.stall_timeout
         self.conn.accept_publish()
         log.info("rtmp %s: %s publishes into room %s", self.name, key.identity, key.room)
+
+    # --- playing ----------------------------------------------------------------------------
+    async def _on_play(self, event: PlayRequested) -> None:
+        playback = self.edge.playback
+        if playback is None:
+            self._refuse("RTMP playback is not available on this server", "play")
+            return
+        app_path, app_params = split_stream_name(self.conn.app or "")
+        stream_path, params = split_stream_name(event.stream_name)
+        path = f"{app_path.strip('/')}/{stream_path.strip('/')}".split("/", 1)[1]
+        try:
+            room, identity = parse_play_path(path)
+            playback.authorize(params.get("token") or app_params.get("token"), room, identity)
+            assert identity is not None  # authorize() refuses the room mix
+            player = await playback.open(room, identity, "rtmp", self.name, self._kill)
+        except PlaybackError as exc:
+            self._refuse(exc.message, exc.code)
+            return
+        if self.closing is not None or self.conn.state is not ConnectionState.PLAY_PENDING:
+            playback.release(player, "left")
+            return
+        self.player = player
+        self.conn.accept_play()
+        self._play_task = asyncio.create_task(self._play(player, playback))
+        log.info("rtmp %s: plays %s in room %s", self.name, identity, room)
+
+    def _kill(self) -> None:
+        self.writer.transport.abort()
+
+    async def _play(self, player: Player, playback: PlaybackHub) -> None:
+        """Player's tags to RTMP messages, as fast as TCP takes them (see the module doc)."""
+        if not await player.wait_started(playback.start_timeout):
+            if player.closed is None:
+                self.abort(
+                    f"no H.264 keyframe from {player.identity} within "
+                    f"{playback.start_timeout:.0f} s (FLV carries H.264 only)",
+                    "no-keyframe",
+                )
+            self._stop_playing(player.closed or "no-keyframe")
+            return
+        try:
+            while (batch := await player.next_batch()) is not None:
+                if self.conn.state is not ConnectionState.PLAYING or self.writer.is_closing():
+                    break
+                for tag in batch:
+                    self.conn.send_media(_TAG_KINDS[tag.tag_type], tag.timestamp, tag.data)
+                out = self.conn.data_to_send()
+                self.writer.write(out)
+                await self.writer.drain()
+                player.delivered(len(out))
+        except (ConnectionError, OSError):
+            self._closed_by_peer("disconnected")
+        reason = player.closed
+        self._stop_playing(reason or "left")
+        if reason in ("ended", "no-media", "worker-ended", "shutdown") and self.closing is None:
+            # the participant stopped publishing: the player is told the stream stopped
+            self.closing = f"play-{reason}"
+            self.conn.close()
+            out = self.conn.data_to_send()
+            if out and not self.writer.is_closing():
+                self.writer.write(out)
+            self._linger()
+
+    def _stop_playing(self, reason: str) -> None:
+        player, self.player = self.player, None
+        task, self._play_task = self._play_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        playback = self.edge.playback
+        if player is not None and playback is not None:
+            playback.release(player, reason if reason != "disconnected" else "left")
 
     async def _on_media(self, event: MediaMessage) -> None:
         ingest = self.ingest

@@ -11,6 +11,8 @@ from aiohttp import web
 from interlive.auth import resolve_secret
 from interlive.config import ServerConfig
 from interlive.server.app import create_app
+from interlive.server.playback import PlaybackHub
+from interlive.server.playback import register_routes as register_playback
 from interlive.server.rtmp_edge import RtmpEdge
 from interlive.server.webhooks import check_url
 from interlive.server.workers import WorkerPool
@@ -32,9 +34,13 @@ async def serve(config: ServerConfig) -> None:
         await pool.stop()
         raise
     app = create_app(config, pool, secret)
-    rtmp = RtmpEdge(config, app["plane"]) if config.rtmp_port else None
+    playback = PlaybackHub(app["plane"])
+    register_playback(app, playback)
+    rtmp = RtmpEdge(config, app["plane"], playback=playback) if config.rtmp_port else None
+    metrics_sources = app.setdefault("metrics_sources", [])
+    metrics_sources.append(playback.render_metrics)
     if rtmp is not None:
-        app["metrics_sources"] = [rtmp.render_metrics]
+        metrics_sources.append(rtmp.render_metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.http_port)
@@ -69,5 +75,6 @@ async def serve(config: ServerConfig) -> None:
         log.info("shutting down")
         if rtmp is not None:
             await rtmp.stop()
+        await playback.stop()
         await runner.cleanup()
         await pool.stop()

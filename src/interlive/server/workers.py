@@ -166,7 +166,9 @@ class WorkerPool:
             handle.pending.pop(request.id, None)
         if reply.error is not None:
             raise RequestError(*reply.error)
-        if op in ("create_session", "create_plain_session"):
+        if op in ("create_session", "create_plain_session") or (
+            op == "conference_offer" and reply.result.get("created")
+        ):
             handle.sessions += 1
         return reply.result
 

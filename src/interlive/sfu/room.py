@@ -93,6 +93,11 @@ class Room:
         sub.fill(self.tracks, now)
         self._sync_mute(sub.slots)
 
+    def refill(self, sub: Subscription, now: float) -> None:
+        """Fill ``sub``'s empty slots again: its slots, or what they may carry, changed."""
+        sub.fill(self.tracks, now)
+        self._sync_mute(sub.slots)
+
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self.subscriptions:
             self.subscriptions.remove(sub)

@@ -36,6 +36,8 @@ __all__ = [
     "BySession",
     "ByToken",
     "ConnectionLost",
+    "ConnectionQuality",
+    "ConnectionQualityChanged",
     "ConnectionState",
     "ConnectionStateChanged",
     "DeclineHand",
@@ -139,6 +141,14 @@ class TrackKind(StrEnum):
 class ConnectionState(StrEnum):
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
+
+
+class ConnectionQuality(StrEnum):
+    """How well a participant's media flows, from loss and round-trip time."""
+
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    POOR = "poor"
 
 
 class LeaveReason(StrEnum):
@@ -416,6 +426,14 @@ class ActiveSpeakerChanged(Event):
     """The dominant speaker, or ``None`` when the stage has been silent for a while."""
 
     identity: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionQualityChanged(Event):
+    """A participant's link got better or worse (``interlive.stage.quality``)."""
+
+    identity: str
+    quality: ConnectionQuality
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ oversize frame is refused with a precise ``error`` reply and changes nothing.
 below or raises :class:`SignalingError` (and nothing else);
 :func:`encode_server_message` turns a server message or a room event
 (:mod:`interlive.stage.model`) into a frame.  :func:`room_request` maps a parsed
-client message onto the room's request.  ``SIGNALING.md`` next to this module
-lists every message with an example.
+client message onto the room's request.  ``docs/signaling.md`` lists every
+message with an example, and the renegotiation, glare and resume rules.
 
 A session: the client sends ``join`` with its token; the server answers
 ``joined`` with the room snapshot and the session number (keep it: a ``join``
@@ -47,6 +47,7 @@ from interlive.stage.model import (
     AcceptHand,
     ActiveSpeakerChanged,
     BySession,
+    ConnectionQualityChanged,
     ConnectionStateChanged,
     DeclineHand,
     Demote,
@@ -99,6 +100,7 @@ __all__ = [
     "PromoteMsg",
     "PublishMsg",
     "RaiseHandMsg",
+    "RemoteStream",
     "RequestId",
     "ServerAnswerMsg",
     "ServerCandidateMsg",
@@ -351,18 +353,38 @@ class AckMsg:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteStream:
+    """Whose track an m-line carries to the client: ``mid`` → ``identity``'s ``kind``."""
+
+    mid: str
+    identity: str
+    kind: TrackKind
+
+
+#: fields left out of a server frame when empty (optional additions to a message)
+_OMIT_EMPTY: Final = {"omit_empty": True}
+
+
+@dataclass(frozen=True, slots=True)
 class ServerOfferMsg:
-    """``offer``: server-initiated renegotiation (tracks appeared or went)."""
+    """``offer``: server-initiated renegotiation (tracks appeared or went).
+
+    ``request_id`` names the offer: the client's ``answer`` carries it back.
+    ``streams`` says whose track each sending m-line carries once applied.
+    """
 
     sdp: str
+    request_id: RequestId | None = None
+    streams: tuple[RemoteStream, ...] = dataclasses.field(default=(), metadata=_OMIT_EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
 class ServerAnswerMsg:
-    """``answer``: the SDP answer to the client's ``offer`` ``id``."""
+    """``answer``: the SDP answer to the client's ``offer`` ``id`` (``streams`` as in offer)."""
 
     request_id: RequestId | None
     sdp: str
+    streams: tuple[RemoteStream, ...] = dataclasses.field(default=(), metadata=_OMIT_EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +427,7 @@ EVENT_TYPES: Final[Mapping[type[Event], str]] = {
     TrackUnpublished: "track_unpublished",
     TrackMuted: "track_muted",
     ActiveSpeakerChanged: "active_speaker",
+    ConnectionQualityChanged: "connection_quality",
     LiveStateChanged: "live",
 }
 
@@ -660,6 +683,8 @@ def encode_server_message(msg: ServerMessage) -> str:
         if f.name == "request_id":
             if value is not None:
                 out["id"] = value
+        elif f.metadata.get("omit_empty") and not value:
+            continue
         else:
             out[f.name] = _plain(value)
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -91,6 +91,9 @@ class MediaPlan:
 
 
 class PeerSession:
+    #: called with every audio packet received (the worker's active-speaker detection)
+    on_audio: Callable[[PeerSession, UpTrack, RtpPacket, float], None] | None = None
+
     def __init__(
         self,
         *,
@@ -253,6 +256,8 @@ class PeerSession:
             if up is None:
                 return
         up.on_rtp(packet, now)
+        if self.on_audio is not None and up.kind == "audio":
+            self.on_audio(self, up, packet, now)
 
     def _on_rtx(self, packet: RtpPacket, media_ssrc: int, now: float) -> None:
         """A publisher's retransmission (RFC 4588): back into the media stream it repairs."""
@@ -435,7 +440,7 @@ class PeerSession:
         """The session's streams both ways, for ``GET .../sessions/{sid}/stats``."""
         return {
             "sid": self.sid,
-            "room": self.room,
+            "room": self.room.name,
             "identity": self.identity,
             "mode": self.mode,
             "transport": "plain" if self.plain else "webrtc",

@@ -26,10 +26,12 @@ from interlive.transport.dtls import Certificate, DtlsEndpoint
 from interlive.transport.ice import Address, IceLiteResponder, random_ice_string, stun_username
 from interlive.transport.plain import PlainRtp
 from interlive.worker.channel import Event, RequestError
+from interlive.worker.conference import Conference
 from interlive.worker.negotiation import Endpoint, answer_ice_restart, answer_offer
 from interlive.worker.peer import PeerSession
 from interlive.worker.plain import plain_plan
 from interlive.worker.settings import MediaSettings
+from interlive.worker.speakers import Speakers
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class MediaWorker:
         self.sessions: dict[str, PeerSession] = {}
         self._by_ufrag: dict[str, PeerSession] = {}
         self._by_addr: dict[Address, PeerSession] = {}
+        #: conference sessions (signaling /ws): offers both ways, see worker/conference.py
+        self.conference = Conference(self)
+        #: active speaker per room, from RFC 6464 audio levels (worker/speakers.py)
+        self.speakers = Speakers(emit)
 
     # --- datagrams -------------------------------------------------------------
     def sendto(self, data: bytes, addr: Address) -> None:
@@ -112,6 +118,8 @@ class MediaWorker:
         for room in self.rooms.values():
             for up in room.tracks:
                 up.poll(now)
+        self.conference.tick()
+        self.speakers.tick(self.sessions, self.rooms, now)
 
     # --- requests ----------------------------------------------------------------
     def handle(self, op: str, args: dict[str, Any]) -> Any:
@@ -360,3 +368,24 @@ class MediaWorker:
                 self._end(session, reason)
                 ended += 1
         return {"ended": ended}
+
+    # --- conference sessions (signaling /ws): see worker/conference.py -----------------
+    def op_conference_offer(
+        self, *, room: str, identity: str, offer: str, may_publish: bool, sid: str | None = None
+    ) -> dict[str, Any]:
+        """The client's offer: a new conference session, or a subsequent offer on ``sid``."""
+        return self.conference.offer(
+            room=room, identity=identity, offer=offer, may_publish=may_publish, sid=sid
+        )
+
+    def op_conference_reoffer(self, *, sid: str, may_publish: bool) -> dict[str, Any]:
+        """The server's offer for a conference session, or ``None`` if it is up to date."""
+        return self.conference.reoffer(sid=sid, may_publish=may_publish)
+
+    def op_conference_answer(self, *, sid: str, answer: str) -> dict[str, Any]:
+        """The client's answer to the server's offer."""
+        return self.conference.answer(sid=sid, answer=answer)
+
+    def op_conference_rollback(self, *, sid: str) -> dict[str, Any]:
+        """Forget the server's outstanding offer."""
+        return self.conference.rollback(sid=sid)

@@ -15,6 +15,8 @@ from interlive.stage.model import (
     AcceptHand,
     ActiveSpeakerChanged,
     BySession,
+    ConnectionQuality,
+    ConnectionQualityChanged,
     ConnectionState,
     ConnectionStateChanged,
     DeclineHand,
@@ -53,6 +55,7 @@ from interlive.stage.signaling import (
     ErrorMsg,
     JoinedMsg,
     PongMsg,
+    RemoteStream,
     ServerAnswerMsg,
     ServerCandidateMsg,
     ServerMessage,
@@ -374,6 +377,19 @@ SERVER_EXAMPLES: list[tuple[ServerMessage, dict[str, Any]]] = [
     (ActiveSpeakerChanged("a"), {"type": "active_speaker", "identity": "a"}),
     (ActiveSpeakerChanged(None), {"type": "active_speaker", "identity": None}),
     (LiveStateChanged(True, "h"), {"type": "live", "live": True, "by": "h"}),
+    (
+        ConnectionQualityChanged("a", ConnectionQuality.POOR),
+        {"type": "connection_quality", "identity": "a", "quality": "poor"},
+    ),
+    (
+        ServerOfferMsg(SDP, "s1", (RemoteStream("s1", "a", TrackKind.VIDEO),)),
+        {
+            "type": "offer",
+            "id": "s1",
+            "sdp": SDP,
+            "streams": [{"mid": "s1", "identity": "a", "kind": "video"}],
+        },
+    ),
 ]
 
 
@@ -427,7 +443,7 @@ def test_room_request_mapping() -> None:
 
 
 def test_signaling_md_documents_every_message() -> None:
-    doc = (Path(sig.__file__).parent / "SIGNALING.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "signaling.md").read_text()
     documented = set(re.findall(r'"type":\s*"([a-z_]+)"', doc))
     server = {"joined", "error", "ack", "offer", "answer", "candidate", "pong"}
     assert set(CLIENT_MESSAGE_TYPES) | server | set(EVENT_TYPES.values()) <= documented
