@@ -230,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--plot", default="docs/latency.png", help="PNG to write ('' for none)")
     latency.add_argument("--json", default=None, help="also save the raw results to this file")
     latency.add_argument("--from-json", default=None, help="render saved results only")
+    mix = bench_sub.add_parser("mix", help="bypass-live mixer: CPU per job and realtime factor")
+    mix.add_argument("--inputs", default="2,4,9", help="input counts, comma-separated")
+    mix.add_argument("--input-size", default="640x360", help="input VP8 size WxH (default 640x360)")
+    mix.add_argument("--duration", type=float, default=10.0, help="seconds of output per count")
+    mix.add_argument("--output", default=None, help="append the result to this markdown file")
+    mix.add_argument(
+        "--e2e", action="store_true", help="end-to-end delay: a server, a publisher, HTTP-FLV"
+    )
     bench.set_defaults(func=_bench)
     return parser
 

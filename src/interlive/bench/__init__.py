@@ -39,5 +39,9 @@ def run_bench(args: argparse.Namespace) -> int:
         from interlive.bench.latency import main as latency_main
 
         return latency_main(args)
+    if args.bench == "mix":
+        from interlive.bench.mix import main as mix_main
+
+        return mix_main(args)
     print(f"interlive bench: unknown benchmark {args.bench!r}", file=sys.stderr)
     return 2

@@ -27,8 +27,9 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
 from interlive.config import ServerConfig
-from interlive.server import api, signaling_ws
+from interlive.server import api, dev, signaling_ws
 from interlive.server.errors import HttpError, error_response
+from interlive.server.live_api import register as register_live
 from interlive.server.metrics import render_metrics
 from interlive.server.rooms import Mode, RoomRegistry, RoomService
 from interlive.server.webhooks import WebhookSender
@@ -304,6 +305,9 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
     api.register(app)
     signaling_ws.register(app, app["plane"])
+    register_live(app, app["plane"])
+    if config.dev:  # only with `interlive serve --dev`: mints tokens over HTTP
+        dev.register(app)
     root = web_root()
     if (root / "index.html").exists():
         app.router.add_get("/", index)

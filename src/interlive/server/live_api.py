@@ -1,0 +1,502 @@
+"""Bypass live: REST for live jobs and the control side of the mixer (docs/bypass-live.md).
+
+* ``POST /api/rooms/{room}/live`` (a host token of the room): body validated
+  by :func:`~interlive.mix.job.parse_live_request` (400 with the reason), one
+  job per room (409 if one runs), a mixer process spawned
+  (:func:`~interlive.mix.process.run_mixer`) → ``201 {"id": ...}``.
+* ``GET`` the job's status, ``PATCH`` its layout and/or outputs (applied live:
+  the encoder keeps running), ``DELETE`` stops it (files finalized).
+* ``GET /live/{room}/index.m3u8`` and the segments: the HLS the mixer writes
+  into ``<data dir>/live/{room}/hls``.
+* ``GET /live/{room}.flv`` while the room is live (a middleware, so it wins
+  over the playback module's 404 for that path whatever the route order):
+  the mixer sends its encoded packets up the pipe while someone watches, and
+  each player gets its own :class:`~interlive.media.flv.FlvMuxer` and a
+  bounded queue.
+
+The job follows the stage: on every room event (``RoomService.listeners``) it
+compares the participants that publish tracks with its inputs; a new one gets
+a UDP socket in the mixer (``add_input``) and a plain *subscribe* session on
+the room's worker, restricted to that participant, whose remote is that
+socket; one who left loses both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from interlive.auth import TokenError, bearer_token, verify_token
+from interlive.media.avc import AudioSpecificConfig
+from interlive.media.flv import FlvMuxer
+from interlive.media.h264_rtp import annexb_to_nals, nal_type
+from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
+from interlive.mix.outputs import EncodedPacket
+from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
+from interlive.server.errors import HttpError
+from interlive.server.rooms import allowed_actions, scoped_token
+from interlive.stage.model import ADMIN_ACTIONS, Event
+from interlive.worker.channel import Event as ChannelEvent
+from interlive.worker.channel import Reply, Request, RequestError
+
+if TYPE_CHECKING:
+    from interlive.server.app import ControlPlane
+    from interlive.server.workers import WorkerHandle
+
+__all__ = ["LiveJob", "LiveManager", "register"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY: Final = 64 * 1024
+FLV_QUEUE: Final = 512  # muxed chunks a player may lag behind (about 8 s) before it is cut off
+MAX_FLV_PLAYERS: Final = 200
+
+
+@dataclass
+class _Input:
+    sid: str | None = None
+    worker: WorkerHandle | None = None
+
+
+class FlvPlayer:
+    """One HTTP-FLV viewer of the mix: its own muxer (starts at a keyframe), a bounded queue."""
+
+    def __init__(self, video_extradata: bytes, audio_extradata: bytes) -> None:
+        audio: AudioSpecificConfig | None
+        try:
+            audio = AudioSpecificConfig.parse(audio_extradata)
+        except ValueError:
+            audio = AudioSpecificConfig.for_rate(48_000, 2)
+        self.muxer = FlvMuxer(audio_config=audio)
+        nals = annexb_to_nals(video_extradata)
+        sps = [n for n in nals if nal_type(n) == 7]
+        pps = [n for n in nals if nal_type(n) == 8]
+        if sps and pps:
+            self.muxer.set_parameter_sets(sps[0], pps[0])
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(FLV_QUEUE)
+        self.closed = False
+
+    def feed(self, packet: EncodedPacket) -> None:
+        if self.closed:
+            return
+        ms = int(packet.pts * packet.time_base * 1000)
+        if packet.kind == "video":
+            data = self.muxer.write_video(annexb_to_nals(packet.data), ms)
+        else:
+            data = self.muxer.write_audio(packet.data, ms)
+        if data:
+            try:
+                self.queue.put_nowait(data)
+            except asyncio.QueueFull:
+                self.close()  # too slow: cut off rather than buffer without bound
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        while True:  # the end marker always fits: drop the oldest chunks if need be
+            try:
+                self.queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
+
+
+@dataclass
+class LiveJob:
+    id: str
+    room: str
+    spec: LiveSpec
+    process: BaseProcess
+    conn: Connection
+    out_dir: Path
+    inputs: dict[str, _Input] = field(default_factory=dict)
+    pending: dict[int, asyncio.Future[Reply]] = field(default_factory=dict)
+    next_id: int = 1
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    alive: bool = True
+    flv_players: set[FlvPlayer] = field(default_factory=set)
+    flv_config: tuple[bytes, bytes] | None = None
+
+    async def call(self, op: str, timeout: float = 10.0, **args: Any) -> Any:
+        if not self.alive:
+            raise RequestError(410, "gone", "the mixer process has exited")
+        rid = self.next_id
+        self.next_id += 1
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.pending[rid] = future
+        self.conn.send(Request(rid, op, args))
+        try:
+            reply = await asyncio.wait_for(future, timeout)
+        finally:
+            self.pending.pop(rid, None)
+        if reply.error is not None:
+            raise RequestError(*reply.error)
+        return reply.result
+
+
+class LiveManager:
+    """The live jobs of this control process, one per room at most."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.jobs: dict[str, LiveJob] = {}  # by room
+        self.live_dir = Path(plane.config.data_dir) / "live"
+        self._tasks: set[asyncio.Future[None]] = set()  # reconciliations under way
+        plane.stage.listeners.append(self._on_room_event)
+
+    @property
+    def media_host(self) -> str:
+        bind = self.plane.config.udp_bind
+        return "127.0.0.1" if bind in ("", "0.0.0.0", "::") else bind
+
+    def stage_inputs(self, room: str) -> list[str]:
+        """Identities on stage that publish, in join order."""
+        stage = self.plane.rooms.stage(room)
+        if stage is None:
+            return []
+        return [p.identity for p in stage.snapshot().participants if p.tracks]
+
+    async def start(self, room: str, spec: LiveSpec) -> LiveJob:
+        if room in self.jobs:
+            raise HttpError(409, "conflict", f"room {room!r} is already live")
+        job_id = secrets.token_urlsafe(8)
+        out_dir = self.live_dir / room
+        if out_dir.exists():
+            shutil.rmtree(out_dir / "hls", ignore_errors=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(
+            target=run_mixer,
+            args=(spec, str(out_dir), self.media_host, self.plane.config.log_level.upper(), child),
+            name=f"interlive-mixer-{room}",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        job = LiveJob(job_id, room, spec, process, parent, out_dir)
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[Reply] = loop.create_future()
+        job.pending[0] = ready
+        loop.add_reader(parent.fileno(), self._on_readable, job)
+        os.set_blocking(parent.fileno(), True)
+        try:
+            await asyncio.wait_for(ready, 30)
+        except TimeoutError as exc:
+            self._gone(job)
+            process.kill()
+            raise HttpError(500, "mixer_failed", "the mixer process did not start") from exc
+        self.jobs[room] = job
+        await self.reconcile(job)
+        log.info("live %s: room %s started, %d outputs", job_id, room, len(spec.outputs))
+        return job
+
+    def _on_readable(self, job: LiveJob) -> None:
+        try:
+            while job.conn.poll():
+                message = job.conn.recv()
+                if isinstance(message, Reply):
+                    future = job.pending.pop(message.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                elif isinstance(message, ChannelEvent) and message.kind == "packet":
+                    for player in list(job.flv_players):
+                        player.feed(message.data["packet"])
+        except (EOFError, OSError):
+            self._gone(job)
+
+    def _gone(self, job: LiveJob) -> None:
+        if not job.alive:
+            return
+        job.alive = False
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(job.conn.fileno())
+        for player in job.flv_players:
+            player.close()
+        for future in job.pending.values():
+            if not future.done():
+                future.set_exception(RequestError(410, "gone", "the mixer process has exited"))
+        log.warning("live %s: the mixer process of room %s exited", job.id, job.room)
+
+    def _on_room_event(self, room: str, event: Event) -> None:
+        job = self.jobs.get(room)
+        if job is None or not job.alive:
+            return
+        if type(event).__name__ == "ActiveSpeakerChanged":  # stage.model, from the workers
+            task = asyncio.ensure_future(self._speaker(job, getattr(event, "identity", None)))
+        else:
+            task = asyncio.ensure_future(self.reconcile(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _speaker(self, job: LiveJob, identity: str | None) -> None:
+        with contextlib.suppress(RequestError, TimeoutError, OSError):
+            await job.call("set_speaker", identity=identity)
+
+    async def reconcile(self, job: LiveJob) -> None:
+        """Make the mixer's inputs the stage's publishers."""
+        async with job.lock:
+            if not job.alive:
+                return
+            wanted = self.stage_inputs(job.room)
+            for identity in [i for i in job.inputs if i not in wanted]:
+                await self._remove_input(job, identity)
+            for identity in wanted:
+                if identity not in job.inputs:
+                    try:
+                        await self._add_input(job, identity)
+                    except (RequestError, TimeoutError) as exc:
+                        log.warning("live %s: input %s: %s", job.id, identity, exc)
+
+    async def _add_input(self, job: LiveJob, identity: str) -> None:
+        addr = await job.call("add_input", identity=identity)
+        job.inputs[identity] = entry = _Input()
+        pool = self.plane.pool
+        worker = pool.place(job.room)
+        result = await pool.call(
+            worker,
+            "create_plain_session",
+            room=job.room,
+            identity=f"mix-{job.id}-{identity}",
+            mode="subscribe",
+            remote=[addr["host"], addr["port"]],
+            media=SUBSCRIBE_MEDIA,
+            only=identity,
+        )
+        entry.sid, entry.worker = result["sid"], worker
+
+    async def _remove_input(self, job: LiveJob, identity: str) -> None:
+        entry = job.inputs.pop(identity)
+        if entry.sid is not None and entry.worker is not None:
+            with contextlib.suppress(RequestError, TimeoutError):
+                await self.plane.pool.call(entry.worker, "delete_session", sid=entry.sid)
+        with contextlib.suppress(RequestError, TimeoutError):
+            await job.call("remove_input", identity=identity)
+
+    async def open_flv(self, job: LiveJob) -> FlvPlayer:
+        if len(job.flv_players) >= MAX_FLV_PLAYERS:
+            raise HttpError(503, "too_many_players", f"at most {MAX_FLV_PLAYERS} FLV players")
+        if job.flv_config is None or not job.flv_players:
+            config = await job.call("flv", on=True)
+            job.flv_config = (config["video"], config["audio"])
+        player = FlvPlayer(*job.flv_config)
+        job.flv_players.add(player)
+        return player
+
+    async def close_flv(self, job: LiveJob, player: FlvPlayer) -> None:
+        player.close()
+        job.flv_players.discard(player)
+        if not job.flv_players and job.alive:
+            with contextlib.suppress(RequestError, TimeoutError, OSError):
+                await job.call("flv", on=False)
+
+    async def stop(self, room: str) -> None:
+        job = self.jobs.pop(room, None)
+        if job is None:
+            return
+        async with job.lock:
+            for identity in list(job.inputs):
+                entry = job.inputs.pop(identity)
+                if entry.sid is not None and entry.worker is not None:
+                    with contextlib.suppress(RequestError, TimeoutError):
+                        await self.plane.pool.call(entry.worker, "delete_session", sid=entry.sid)
+            with contextlib.suppress(RequestError, TimeoutError, OSError):
+                await job.call("stop", timeout=15)
+        await asyncio.get_running_loop().run_in_executor(None, job.process.join, 5)
+        if job.process.is_alive():
+            job.process.kill()
+        self._gone(job)
+        log.info("live %s: room %s stopped", job.id, room)
+
+    async def close(self) -> None:
+        for room in list(self.jobs):
+            await self.stop(room)
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+def _manager(request: web.Request) -> LiveManager:
+    manager: LiveManager = request.app["live"]
+    return manager
+
+
+def _host_of(request: web.Request) -> str:
+    """The room, after checking a host (or admin) token for it: 401, 403, 404 in that order."""
+    plane = _manager(request).plane
+    room = request.match_info["room"]
+    try:
+        token = verify_token(plane.secret, bearer_token(request.headers.get("Authorization")))
+    except TokenError as exc:
+        raise HttpError(401, "unauthorized", str(exc)) from exc
+    scoped = scoped_token(token, room)
+    if scoped is None:
+        raise HttpError(403, "forbidden", f"token is for room {token.room!r}, not {room!r}")
+    stage = plane.rooms.stage(room)
+    if not allowed_actions(scoped, stage) >= ADMIN_ACTIONS:
+        raise HttpError(403, "forbidden", f"{token.identity!r} is not a host of room {room!r}")
+    if stage is None and room not in _manager(request).jobs:
+        # a job outlives its room (everyone left): it can still be read and stopped
+        raise HttpError(404, "not_found", f"no room {room!r}")
+    return room
+
+
+async def _json(request: web.Request) -> Any:
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        raise HttpError(400, "bad_request", f"body over {MAX_BODY} bytes")
+    try:
+        return json.loads(body or b"{}")
+    except ValueError as exc:
+        raise HttpError(400, "bad_request", f"body is not JSON: {exc}") from None
+
+
+def _job(request: web.Request, room: str) -> LiveJob:
+    job = _manager(request).jobs.get(room)
+    if job is None:
+        raise HttpError(404, "not_found", f"room {room!r} is not live")
+    return job
+
+
+async def post_live(request: web.Request) -> web.Response:
+    room = _host_of(request)
+    manager = _manager(request)
+    try:
+        spec = parse_live_request(await _json(request), manager.stage_inputs(room))
+    except LiveRequestError as exc:
+        raise HttpError(400, "bad_request", str(exc)) from None
+    job = await manager.start(room, spec)
+    return web.json_response(
+        {"id": job.id, "hls": f"/live/{room}/index.m3u8"},
+        status=201,
+        headers={"Location": f"/api/rooms/{room}/live"},
+    )
+
+
+async def get_live(request: web.Request) -> web.Response:
+    room = _host_of(request)
+    job = _job(request, room)
+    status: dict[str, Any] = {"id": job.id, "room": room, "state": "running"}
+    status["pid"] = job.process.pid
+    try:
+        status.update(await job.call("status", timeout=5))
+    except (RequestError, TimeoutError) as exc:
+        status["state"] = "failed"
+        status["error"] = str(exc)
+    status["layout"] = job.spec.layout_json
+    return web.json_response(status)
+
+
+async def patch_live(request: web.Request) -> web.Response:
+    room = _host_of(request)
+    manager = _manager(request)
+    job = _job(request, room)
+    body = await _json(request)
+    try:
+        spec = parse_live_patch(body, job.spec, manager.stage_inputs(room))
+    except LiveRequestError as exc:
+        raise HttpError(400, "bad_request", str(exc)) from None
+    try:
+        if "layout" in body:
+            await job.call("set_layout", spec=spec)
+        if "outputs" in body:
+            await job.call("set_outputs", spec=spec)
+    except (RequestError, TimeoutError) as exc:
+        raise HttpError(502, "mixer_failed", str(exc)) from None
+    job.spec = spec
+    return web.json_response({"id": job.id})
+
+
+async def delete_live(request: web.Request) -> web.Response:
+    room = _host_of(request)
+    _job(request, room)
+    await _manager(request).stop(room)
+    return web.Response(status=204)
+
+
+async def hls_file(request: web.Request) -> web.StreamResponse:
+    manager = _manager(request)
+    room = request.match_info["room"]
+    name = request.match_info["name"]
+    if "/" in room or room.startswith(".") or not (name.endswith((".m3u8", ".ts"))):
+        raise HttpError(404, "not_found", "no such file")
+    path = manager.live_dir / room / "hls" / name
+    if not path.is_file():
+        raise HttpError(404, "not_found", f"room {room!r} has no {name}")
+    kind = "application/vnd.apple.mpegurl" if name.endswith(".m3u8") else "video/mp2t"
+    return web.FileResponse(path, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
+
+
+_MIX_FLV: Final = re.compile(r"/live/(?P<room>[^/]+)\.flv")
+
+
+@web.middleware
+async def _mix_flv(request: web.Request, handler: Any) -> web.StreamResponse:
+    """``GET /live/{room}.flv`` while the room is live; otherwise the route's own answer."""
+    match = _MIX_FLV.fullmatch(request.rel_url.raw_path)
+    job = None
+    if match is not None and request.method == "GET":
+        job = _manager_of(request.app).jobs.get(unquote(match["room"]))
+    if job is None or not job.alive:
+        response: web.StreamResponse = await handler(request)
+        return response
+    return await _play_mix(request, job)
+
+
+async def _play_mix(request: web.Request, job: LiveJob) -> web.StreamResponse:
+    manager = _manager_of(request.app)
+    try:
+        player = await manager.open_flv(job)
+    except (RequestError, TimeoutError) as exc:
+        raise HttpError(502, "mixer_failed", str(exc)) from None
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "video/x-flv",
+                "Cache-Control": "no-cache, no-store",
+                "Access-Control-Allow-Origin": "*",
+            }
+        )
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            while (data := await player.queue.get()) is not None:
+                await response.write(data)
+        return response
+    finally:
+        await manager.close_flv(job, player)
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    await _manager_of(app).close()
+
+
+def _manager_of(app: web.Application) -> LiveManager:
+    manager: LiveManager = app["live"]
+    return manager
+
+
+def register(app: web.Application, plane: ControlPlane) -> None:
+    app["live"] = LiveManager(plane)
+    app.on_shutdown.append(_on_cleanup)
+    app.middlewares.append(_mix_flv)
+    app.router.add_post("/api/rooms/{room}/live", post_live)
+    app.router.add_get("/api/rooms/{room}/live", get_live)
+    app.router.add_patch("/api/rooms/{room}/live", patch_live)
+    app.router.add_delete("/api/rooms/{room}/live", delete_live)
+    app.router.add_get("/live/{room}/{name:[A-Za-z0-9_.-]+}", hls_file)
