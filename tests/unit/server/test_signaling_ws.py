@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from interlive.config import ServerConfig
@@ -79,6 +80,13 @@ class Ws:
         while True:
             message = await self.recv()
             if message["type"] == kind and all(message.get(k) == v for k, v in fields.items()):
+                return message
+
+    async def until_reply(self, request_id: object) -> dict[str, Any]:
+        """The ack or error answering the request ``request_id``."""
+        while True:
+            message = await self.recv()
+            if message["type"] in ("ack", "error") and message.get("id") == request_id:
                 return message
 
     async def close_code(self) -> int:
@@ -190,3 +198,61 @@ async def test_before_join_only_join_and_ping() -> None:
         assert (await ws.until("ack"))["id"] == 5
         assert (await ws.until("participant_left"))["reason"] == "left"
         assert await ws.close_code() == 1000
+
+
+# The permission matrix at the signaling entry point: each role (of the caller)
+# against each room action, on a room holding a host, a co-host and an audience
+# member whose hand is raised.  "ok" is an ack; anything else is the error code,
+# and a refused request must leave the room as it was.
+_ACTIONS: dict[str, dict[str, Any]] = {
+    "publish": {"track_id": "0", "kind": "audio"},
+    "raise_hand": {},
+    "promote": {"identity": "aud"},
+    "demote": {"identity": "co"},
+    "kick": {"identity": "aud"},
+    "accept_hand": {"identity": "aud"},
+    "decline_hand": {"identity": "aud"},
+    "mute": {"muted": True, "identity": "co", "kind": "audio"},
+    "start_live": {},
+}
+_ALLOWED: dict[str, set[str]] = {
+    "host": {"publish", "promote", "demote", "kick", "accept_hand", "decline_hand", "mute",
+             "start_live"},
+    "cohost": {"publish"},
+    "audience": {"raise_hand"},
+}  # fmt: skip
+MATRIX = [(role, action) for role in _ALLOWED for action in _ACTIONS]
+
+
+@pytest.mark.parametrize(("role", "action"), MATRIX)
+async def test_signaling_permission_matrix(role: str, action: str) -> None:
+    async with app() as (client, _pool):
+        await connect(client, "boss", "host")
+        co = await connect(client, "co", "cohost")
+        await co.ws.send_str(
+            json.dumps({"v": 1, "type": "publish", "id": "p", "track_id": "0", "kind": "audio"})
+        )
+        await co.until("ack", id="p")
+        aud = await connect(client, "aud", "audience")
+        await aud.send("raise_hand", id="h")
+        await aud.until("ack", id="h")
+        caller = await connect(client, "caller", role)
+        before = await (await client.get("/api/rooms/r", headers=bearer("boss"))).json()
+        await caller.ws.send_str(
+            json.dumps({"v": 1, "type": action, "id": "x", **_ACTIONS[action]})
+        )
+        reply = await caller.until_reply("x")
+        if action in _ALLOWED[role]:
+            assert reply["type"] == "ack", reply
+        else:
+            assert (reply["type"], reply["code"]) == ("error", "forbidden"), reply
+            after = await (await client.get("/api/rooms/r", headers=bearer("boss"))).json()
+            assert _roles_and_hands(after) == _roles_and_hands(before)
+
+
+def bearer(identity: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token('r', identity, 'host')}"}
+
+
+def _roles_and_hands(room: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {p["identity"]: (p["role"], p.get("hand_raised_at")) for p in room["participants"]}
