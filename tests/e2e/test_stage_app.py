@@ -388,3 +388,57 @@ def test_dev_mints_tokens_that_work(server_factory: Callable[..., RunningServer]
         page.goto(server.url(handle["links"]["host"]))
         _wait_state(page, "on stage", "studio opened from the dev page")
         assert _page_errors(console) == []
+
+
+def test_a_page_that_loses_its_network_resumes_with_an_ice_restart(
+    server: RunningServer,
+) -> None:
+    """WebSocket and ICE both lost for a few seconds: the page resumes its session,
+    keeps its role and restarts ICE on the same peer connection."""
+    from interlive.lab.netns import random_drop
+    from tests.e2e.test_browser_loss import media_port
+
+    with chromium() as context:
+        host, _ = _open(context, _page_url(server, "studio.html", "alice", "host"))
+        _wait_state(host, "on stage", "host studio publishing")
+        cohost, _ = _open(context, _page_url(server, "cohost.html", "carol", "cohost"))
+        _wait_state(cohost, "on stage", "co-host publishing")
+        _wait_decoded(host, "carol", "host decoding the co-host")
+        session = host.evaluate("window.interlive.client.session")
+        ufrag = """() => (window.interlive.pc.localDescription.sdp
+            .match(/a=ice-ufrag:(\\S+)/) || [])[1]"""
+        old_ufrag = host.evaluate(ufrag)
+        with random_drop(None, 100, source_port=media_port(server)):
+            # the server's media (and ICE answers) stop reaching anyone
+            poll(
+                lambda: host.evaluate("window.interlive.pc.iceConnectionState"),
+                lambda state: state in ("disconnected", "failed"),
+                timeout=20.0,
+                what="the host's ICE noticing the loss",
+            )
+            host.evaluate("window.interlive.client.dropSocket()")
+            # signaling comes back first (TCP is not dropped): the page resumes its
+            # session and, its ICE still down, restarts ICE on the same connection
+            poll(
+                lambda: host.evaluate(ufrag),
+                lambda current: current not in (None, old_ufrag),
+                timeout=30.0,
+                what="an ICE restart (new ufrag)",
+            )
+        # the media path is back
+        assert host.evaluate("window.interlive.client.session") == session
+        assert _state(host)["role"] == "host"
+        before = _decoded(host, "carol")
+        poll(
+            lambda: _decoded(host, "carol"),
+            lambda n: n > before + MIN_FRAMES,
+            timeout=20.0,
+            what="the host decoding again after the restart",
+        )
+        after = _decoded(cohost, "alice")
+        poll(
+            lambda: _decoded(cohost, "alice"),
+            lambda n: n > after + MIN_FRAMES,
+            timeout=20.0,
+            what="the co-host decoding the host again",
+        )

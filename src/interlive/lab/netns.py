@@ -185,8 +185,8 @@ def random_drop(
 
     The rule is ``meta l4proto <protocol> numgen random mod 100 < N drop`` in
     a prerouting chain of a table of its own (``mod 10000`` for fractional
-    percentages); the table is deleted on exit.  The drop is on the way in,
-    like a lossy link: dropping on a host's own output would fail the
+    percentages; a plain ``drop`` at 100 %); the table is deleted on exit.
+    The drop is on the way in, like a lossy link: dropping on a host's own output would fail the
     sender's ``sendto`` with EPERM instead.
     """
     require_tools("ip", "nft")
@@ -209,10 +209,10 @@ def random_drop(
             "nft", "add", "chain", "inet", table, "in",
             "{ type filter hook prerouting priority -300; policy accept; }",
         )  # fmt: skip
-        run(
-            "nft", "add", "rule", "inet", table, "in", *match,
-            "numgen", "random", "mod", str(modulus), "<", str(threshold), "drop",
-        )  # fmt: skip
+        # nft refuses "numgen random mod 100 < 100": a total outage is a plain drop
+        chance = [] if percent == 100 else ["numgen", "random", "mod", str(modulus), "<",
+                                              str(threshold)]  # fmt: skip
+        run("nft", "add", "rule", "inet", table, "in", *match, *chance, "drop")
         yield
     finally:
         with contextlib.suppress(CommandError):
