@@ -19,6 +19,16 @@ compares the participants that publish tracks with its inputs; a new one gets
 a UDP socket in the mixer (``add_input``) and a plain *subscribe* session on
 the room's worker, restricted to that participant, whose remote is that
 socket; one who left loses both.
+
+Events: the job's start, its stop (``DELETE``, ``stop_live``, the mixer's exit,
+shutdown) and its RTMP outputs' state changes (polled from the mixer's status
+every :attr:`LiveManager.status_interval` seconds) are room events
+(:class:`~interlive.server.rooms.LiveStarted`, ``LiveStopped``,
+``LiveOutputState``) dispatched through ``RoomService``, so the webhooks send
+them.  While a job runs the room's live flag is true (a ``SetLive`` by
+:data:`LIVE_ACTOR`, so /ws clients get the ``live`` event); a host's
+``start_live`` over /ws starts a job with no outputs (HLS and recording) and
+``stop_live`` stops the running one.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from interlive.auth import TokenError, bearer_token, verify_token
+from interlive.auth import AccessToken, Grants, Role, TokenError, bearer_token, verify_token
 from interlive.media.avc import AudioSpecificConfig
 from interlive.media.flv import FlvMuxer
 from interlive.media.h264_rtp import annexb_to_nals, nal_type
@@ -49,8 +59,16 @@ from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, pars
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
 from interlive.server.errors import HttpError
-from interlive.server.rooms import allowed_actions, scoped_token
-from interlive.stage.model import ADMIN_ACTIONS, Event
+from interlive.server.rooms import (
+    LiveOutputState,
+    LiveStarted,
+    LiveStopped,
+    Outcome,
+    RoomStarted,
+    allowed_actions,
+    scoped_token,
+)
+from interlive.stage.model import ADMIN_ACTIONS, ByToken, Event, LiveStateChanged, SetLive
 from interlive.worker.channel import Event as ChannelEvent
 from interlive.worker.channel import Reply, Request, RequestError
 
@@ -65,6 +83,10 @@ log = logging.getLogger(__name__)
 MAX_BODY: Final = 64 * 1024
 FLV_QUEUE: Final = 512  # muxed chunks a player may lag behind (about 8 s) before it is cut off
 MAX_FLV_PLAYERS: Final = 200
+#: who sets the room's live flag for a job (the ``by`` of its ``live`` events)
+LIVE_ACTOR: Final = "interlive-live"
+#: the mixer's output states that are reported (``live_output_state``), as reported
+_OUTPUT_STATES: Final = {"live": "connected", "reconnecting": "reconnecting", "failed": "failed"}
 
 
 @dataclass
@@ -132,6 +154,8 @@ class LiveJob:
     alive: bool = True
     flv_players: set[FlvPlayer] = field(default_factory=set)
     flv_config: tuple[bytes, bytes] | None = None
+    watcher: asyncio.Task[None] | None = None
+    output_states: dict[str, tuple[str, int]] = field(default_factory=dict)  # by url
 
     async def call(self, op: str, timeout: float = 10.0, **args: Any) -> Any:
         if not self.alive:
@@ -158,6 +182,8 @@ class LiveManager:
         self.jobs: dict[str, LiveJob] = {}  # by room
         self.live_dir = Path(plane.config.data_dir) / "live"
         self._tasks: set[asyncio.Future[None]] = set()  # reconciliations under way
+        self._starting: set[str] = set()  # rooms whose mixer is being spawned
+        self.status_interval = 1.0  # seconds between polls of the outputs' states
         plane.stage.listeners.append(self._on_room_event)
 
     @property
@@ -173,13 +199,20 @@ class LiveManager:
         return [p.identity for p in stage.snapshot().participants if p.tracks]
 
     async def start(self, room: str, spec: LiveSpec) -> LiveJob:
-        if room in self.jobs:
+        if room in self.jobs or room in self._starting:
             raise HttpError(409, "conflict", f"room {room!r} is already live")
-        job_id = secrets.token_urlsafe(8)
-        out_dir = self.live_dir / room
-        if out_dir.exists():
-            shutil.rmtree(out_dir / "hls", ignore_errors=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        self._starting.add(room)
+        try:
+            job = await self._start(room, spec)
+        finally:
+            self._starting.discard(room)
+        self._emit(room, LiveStarted(job.id, len(spec.outputs)))
+        self._set_live_flag(room, True)
+        job.watcher = asyncio.ensure_future(self._watch(job))
+        return job
+
+    def _spawn(self, spec: LiveSpec, out_dir: Path, room: str) -> tuple[BaseProcess, Connection]:
+        """The mixer process and the control end of its pipe (tests replace this)."""
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(
@@ -190,6 +223,15 @@ class LiveManager:
         )
         process.start()
         child.close()
+        return process, parent
+
+    async def _start(self, room: str, spec: LiveSpec) -> LiveJob:
+        job_id = secrets.token_urlsafe(8)
+        out_dir = self.live_dir / room
+        if out_dir.exists():
+            shutil.rmtree(out_dir / "hls", ignore_errors=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        process, parent = self._spawn(spec, out_dir, room)
         job = LiveJob(job_id, room, spec, process, parent, out_dir)
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[Reply] = loop.create_future()
@@ -232,12 +274,78 @@ class LiveManager:
         for future in job.pending.values():
             if not future.done():
                 future.set_exception(RequestError(410, "gone", "the mixer process has exited"))
-        log.warning("live %s: the mixer process of room %s exited", job.id, job.room)
+        if job.watcher is not None:
+            job.watcher.cancel()
+        if self.jobs.get(job.room) is job:  # not stopped: it died (kept for GET and DELETE)
+            log.warning("live %s: the mixer process of room %s exited", job.id, job.room)
+            self._emit(job.room, LiveStopped(job.id, "mixer_exited"))
+            self._set_live_flag(job.room, False)
+
+    def _emit(self, room: str, event: Event) -> None:
+        """A live-job event to the room's listeners (the webhooks among them)."""
+        self.plane.stage.dispatch(Outcome(room, (event,)))
+
+    def _set_live_flag(self, room: str, live: bool) -> None:
+        """The room's live flag (a no-op if it is already so, or if the room is gone)."""
+        token = AccessToken(room, LIVE_ACTOR, Role.HOST, Grants.for_role(Role.HOST), 0)
+        request = SetLive(ByToken(token), live)
+        outcome = self.plane.rooms.handle(room, [request], self.plane.stage.clock())
+        if isinstance(outcome, Outcome):
+            self.plane.stage.dispatch(outcome)
+        else:
+            log.debug("live: room %s's live flag not set: %s", room, outcome)
+
+    async def _watch(self, job: LiveJob) -> None:
+        """Poll the mixer's status; report each RTMP output's state changes."""
+        while job.alive:
+            await asyncio.sleep(self.status_interval)
+            try:
+                status = await job.call("status", timeout=5)
+            except (RequestError, TimeoutError, OSError):
+                continue
+            for out in status.get("outputs", ()):
+                state = _OUTPUT_STATES.get(out.get("state"))
+                if state is None:
+                    continue
+                url, key = str(out.get("url")), (state, int(out.get("reconnects") or 0))
+                if job.output_states.get(url) != key and self.jobs.get(job.room) is job:
+                    job.output_states[url] = key
+                    self._emit(job.room, LiveOutputState(job.id, url, *key))
+
+    def _schedule(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_live_flag(self, room: str, event: LiveStateChanged) -> None:
+        """A host's ``start_live``/``stop_live`` over /ws: start or stop the job."""
+        if event.by == LIVE_ACTOR:
+            return
+        job = self.jobs.get(room)
+        if event.live and job is None and room not in self._starting:
+            self._schedule(self._start_for_flag(room))
+        elif not event.live and job is not None and job.alive:
+            self._schedule(self.stop(room, "stop_live"))
+
+    async def _start_for_flag(self, room: str) -> None:
+        try:
+            spec = parse_live_request({"outputs": []}, self.stage_inputs(room))
+            await self.start(room, spec)
+        except (HttpError, LiveRequestError, OSError) as exc:
+            log.warning("live: start_live in room %s failed: %s", room, exc)
+            self._set_live_flag(room, False)
 
     def _on_room_event(self, room: str, event: Event) -> None:
+        if isinstance(event, LiveStarted | LiveStopped | LiveOutputState):
+            return
+        if isinstance(event, LiveStateChanged):
+            self._on_live_flag(room, event)
+            return
         job = self.jobs.get(room)
         if job is None or not job.alive:
             return
+        if isinstance(event, RoomStarted):  # the room came back while its job runs
+            asyncio.get_running_loop().call_soon(self._set_live_flag, room, True)
         if type(event).__name__ == "ActiveSpeakerChanged":  # stage.model, from the workers
             task = asyncio.ensure_future(self._speaker(job, getattr(event, "identity", None)))
         else:
@@ -306,10 +414,13 @@ class LiveManager:
             with contextlib.suppress(RequestError, TimeoutError, OSError):
                 await job.call("flv", on=False)
 
-    async def stop(self, room: str) -> None:
+    async def stop(self, room: str, reason: str = "deleted") -> None:
         job = self.jobs.pop(room, None)
         if job is None:
             return
+        was_alive = job.alive  # else its end was already reported (mixer_exited)
+        if job.watcher is not None:
+            job.watcher.cancel()
         async with job.lock:
             for identity in list(job.inputs):
                 entry = job.inputs.pop(identity)
@@ -322,11 +433,14 @@ class LiveManager:
         if job.process.is_alive():
             job.process.kill()
         self._gone(job)
+        if was_alive:
+            self._emit(room, LiveStopped(job.id, reason))
+            self._set_live_flag(room, False)
         log.info("live %s: room %s stopped", job.id, room)
 
     async def close(self) -> None:
         for room in list(self.jobs):
-            await self.stop(room)
+            await self.stop(room, "shutdown")
 
 
 # --- HTTP ------------------------------------------------------------------------------------

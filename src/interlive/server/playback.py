@@ -5,7 +5,10 @@
 ``server/rtmp_edge.py``) play what ``identity`` publishes in ``room``: its H.264
 passed through, its Opus transcoded to AAC.  The room mix paths
 (``/live/{room}.flv``, ``rtmp://HOST/live/{room}``) belong to the bypass-live
-mixer; until it runs they answer 404 ``no live mix running for this room``.
+mixer (``server/live_api.py``): while a live job runs for the room they play
+its encoded mix (RTMP players through :attr:`PlaybackHub.live`, the mixer's
+own FLV source, see ``server/rtmp_edge.py``); otherwise they answer 404
+``no live mix running for this room``.
 
 Theory of operation
 -------------------
@@ -60,6 +63,7 @@ from interlive.worker.channel import Event, RequestError
 
 if TYPE_CHECKING:
     from interlive.server.app import ControlPlane
+    from interlive.server.live_api import LiveManager
 
 __all__ = [
     "NO_MIX_MESSAGE",
@@ -399,6 +403,8 @@ class PlaybackHub:
         self.goodbye_grace = goodbye_grace
         self.max_players = max_players
         self.stats = PlaybackStats()
+        #: the bypass-live jobs (set by :func:`register_routes`): the room mix's source
+        self.live: LiveManager | None = None
         self._feeds: dict[tuple[str, str], _Feed] = {}
         self._by_sid: dict[str, _Feed] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -411,7 +417,10 @@ class PlaybackHub:
         return PlaybackError(status, code, message)
 
     def authorize(self, token: str | None, room: str, identity: str | None) -> AccessToken:
-        """Check a player's token and what it asks for; raises :class:`PlaybackError`."""
+        """Check a player's token and what it asks for; raises :class:`PlaybackError`.
+
+        ``identity`` None is the room mix: playable while a live job runs for the room.
+        """
         if not token:
             raise self.refuse("no_token", 401, "missing ?token= (or Authorization: Bearer)")
         try:
@@ -426,7 +435,10 @@ class PlaybackHub:
         if refusal is not None:
             raise self.refuse(refusal.code.value, refusal.http_status, refusal.message)
         if identity is None:
-            raise self.refuse("no_mix", 404, NO_MIX_MESSAGE)
+            job = self.live.jobs.get(room) if self.live is not None else None
+            if job is None or not job.alive:
+                raise self.refuse("no_mix", 404, NO_MIX_MESSAGE)
+            return access
         publishing = any(t.mode == "publish" for t in self.plane.rooms.transports(room, identity))
         if not publishing:
             raise self.refuse(
@@ -718,7 +730,8 @@ async def _room_mix_flv(request: web.Request) -> web.Response:
         hub.authorize(_request_token(request), request.match_info["room"], None)
     except PlaybackError as exc:
         raise HttpError(exc.status, exc.code, exc.message) from None
-    raise AssertionError("authorize() refuses the room mix")  # pragma: no cover
+    # live_api's middleware serves a running mix before this route is reached
+    raise HttpError(404, "no_mix", NO_MIX_MESSAGE)
 
 
 def register_routes(app: web.Application, hub: PlaybackHub) -> None:
@@ -729,6 +742,8 @@ def register_routes(app: web.Application, hub: PlaybackHub) -> None:
     registered here, which is the hand-over this is meant for.
     """
     app["playback"] = hub
+    if "live" in app:
+        hub.live = app["live"]
     app.middlewares.append(_participant_flv_first)
     app.router.add_get("/live/{room}/{identity}.flv", _participant_flv)
     app.router.add_get("/live/{room}.flv", _room_mix_flv)

@@ -110,6 +110,9 @@ __all__ = [
     "ADMIN_ROOM",
     "EndSessions",
     "ForgetMedia",
+    "LiveOutputState",
+    "LiveStarted",
+    "LiveStopped",
     "Mode",
     "MuteMedia",
     "Outcome",
@@ -152,6 +155,32 @@ class RoomStarted(Event):
 class RoomFinished(Event):
     room: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStarted(Event):
+    """A bypass-live job of the room started (server/live_api.py)."""
+
+    job_id: str
+    outputs: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStopped(Event):
+    """It stopped: ``deleted``, ``stop_live``, ``mixer_exited`` or ``shutdown``."""
+
+    job_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOutputState(Event):
+    """One RTMP output went ``connected``, ``reconnecting`` or ``failed``."""
+
+    job_id: str
+    url: str
+    state: str
+    reconnects: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,11 @@ HTTP-FLV (``server/playback.py``); the token's rules are the stream key's, a
 subscriber's (any role).  A play task takes the player's FLV tags from its
 queue, sends them as RTMP messages and waits for TCP to take them; the read
 loop goes on reading the player's acknowledgements and commands, with no
-stall deadline.
+stall deadline.  ``rtmp://HOST:1935/live/{room}?token=<jwt>`` plays the room
+mix while a bypass-live job runs (else it is refused with ``no_mix``): the
+player is one more FLV player of the job (``LiveManager.open_flv``, the source
+and per-player queue of the mix's HTTP-FLV), whose muxed FLV is read back
+into tags and sent the same way.
 
 Counters are rendered by :meth:`RtmpEdge.render_metrics` into ``/metrics``.
 """
@@ -54,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from interlive.auth import AccessToken, TokenError, verify_token
 from interlive.config import ServerConfig
+from interlive.media.flv import FlvReader
 from interlive.rtmp.events import (
     ConnectRequested,
     MediaKind,
@@ -74,13 +79,21 @@ from interlive.rtmp.ingest import (
 from interlive.rtmp.server import ConnectionState, RtmpServerConnection, split_stream_name
 from interlive.rtp.ntp import ntp_from_unix
 from interlive.rtp.rtcp import is_rtcp
-from interlive.server.playback import PlaybackError, PlaybackHub, Player, parse_play_path
+from interlive.server.errors import HttpError
+from interlive.server.playback import (
+    NO_MIX_MESSAGE,
+    PlaybackError,
+    PlaybackHub,
+    Player,
+    parse_play_path,
+)
 from interlive.server.workers import WorkerHandle
 from interlive.stage.model import Refusal
 from interlive.worker.channel import Event, RequestError
 
 if TYPE_CHECKING:
     from interlive.server.app import ControlPlane
+    from interlive.server.live_api import FlvPlayer, LiveJob, LiveManager
 
 __all__ = ["RtmpEdge", "RtmpEdgeStats"]
 
@@ -338,13 +351,16 @@ class _Publisher:
         self.published_at: float | None = None
         self.first_packet_at: float | None = None
         self.player: Player | None = None
+        #: playing the room mix: the live job and this connection's FLV player of it
+        self.mix: tuple[LiveManager, LiveJob, FlvPlayer] | None = None
+        self._mix_closing: asyncio.Task[None] | None = None
         self._play_task: asyncio.Task[None] | None = None
 
     # --- the read loop --------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             try:
-                playing = self.player is not None and self.closing is None
+                playing = (self.player or self.mix) is not None and self.closing is None
                 async with asyncio.timeout_at(None if playing else self.deadline) as timeout:
                     self._timeout = timeout
                     data = await self.reader.read(READ_SIZE)
@@ -426,6 +442,9 @@ class _Publisher:
         reason = self.closing or "closed"
         self.edge.stats.close(reason)
         self._stop_playing(reason)
+        if self._mix_closing is not None:
+            with contextlib.suppress(Exception):
+                await self._mix_closing
         await self._end_session(reason)
         if not self.writer.is_closing():
             self.writer.close()
@@ -508,7 +527,9 @@ class _Publisher:
         try:
             room, identity = parse_play_path(path)
             playback.authorize(params.get("token") or app_params.get("token"), room, identity)
-            assert identity is not None  # authorize() refuses the room mix
+            if identity is None:  # authorized: a live job runs for the room
+                await self._on_play_mix(playback, room)
+                return
             player = await playback.open(room, identity, "rtmp", self.name, self._kill)
         except PlaybackError as exc:
             self._refuse(exc.message, exc.code)
@@ -520,6 +541,53 @@ class _Publisher:
         self.conn.accept_play()
         self._play_task = asyncio.create_task(self._play(player, playback))
         log.info("rtmp %s: plays %s in room %s", self.name, identity, room)
+
+    async def _on_play_mix(self, playback: PlaybackHub, room: str) -> None:
+        """Play the room mix as one more FLV player of its live job (see the module doc)."""
+        live = playback.live
+        job = live.jobs.get(room) if live is not None else None
+        if live is None or job is None or not job.alive:
+            raise playback.refuse("no_mix", 404, NO_MIX_MESSAGE)
+        try:
+            mix = await live.open_flv(job)
+        except HttpError as exc:
+            raise playback.refuse(exc.code, exc.status, exc.message) from None
+        except (RequestError, TimeoutError) as exc:
+            raise playback.refuse("mixer_failed", 502, f"the mixer refused: {exc}") from None
+        self.mix = (live, job, mix)
+        if self.closing is not None or self.conn.state is not ConnectionState.PLAY_PENDING:
+            self._stop_playing("left")
+            return
+        self.conn.accept_play()
+        self._play_task = asyncio.create_task(self._play_mix(job, mix))
+        log.info("rtmp %s: plays the mix of room %s", self.name, room)
+
+    async def _play_mix(self, job: LiveJob, mix: FlvPlayer) -> None:
+        """The mix's muxed FLV, read back into tags, to RTMP messages as fast as TCP takes them."""
+        reader = FlvReader()
+        try:
+            while (data := await mix.queue.get()) is not None:
+                if self.conn.state is not ConnectionState.PLAYING or self.writer.is_closing():
+                    break
+                for tag in reader.feed(data):
+                    self.conn.send_media(_TAG_KINDS[tag.tag_type], tag.timestamp, tag.data)
+                out = self.conn.data_to_send()
+                self.writer.write(out)
+                await self.writer.drain()
+        except (ConnectionError, OSError):
+            self._closed_by_peer("disconnected")
+        ended = not job.alive
+        slow = mix.closed and not ended
+        self._stop_playing("ended" if ended else "left")
+        if slow:
+            self.abort("too slow for the live mix: disconnected", "play-slow")
+        elif ended and self.closing is None:  # the live job stopped: the stream stopped
+            self.closing = "play-ended"
+            self.conn.close()
+            out = self.conn.data_to_send()
+            if out and not self.writer.is_closing():
+                self.writer.write(out)
+            self._linger()
 
     def _kill(self) -> None:
         self.writer.transport.abort()
@@ -566,6 +634,11 @@ class _Publisher:
         playback = self.edge.playback
         if player is not None and playback is not None:
             playback.release(player, reason if reason != "disconnected" else "left")
+        mix, self.mix = self.mix, None
+        if mix is not None:
+            live, job, flv = mix
+            flv.close()
+            self._mix_closing = asyncio.create_task(live.close_flv(job, flv))
 
     async def _on_media(self, event: MediaMessage) -> None:
         ingest = self.ingest

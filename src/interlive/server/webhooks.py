@@ -31,11 +31,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from interlive.server.rooms import RoomFinished, RoomStarted
+from interlive.server.rooms import (
+    LiveOutputState,
+    LiveStarted,
+    LiveStopped,
+    RoomFinished,
+    RoomStarted,
+)
 from interlive.stage.model import (
     Event,
     ParticipantJoined,
@@ -54,6 +60,7 @@ __all__ = [
     "check_url",
     "event_payload",
     "make_delivery",
+    "mask_url",
     "retry_delays",
     "should_retry",
     "sign",
@@ -84,12 +91,47 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(sign(secret, body), header)
 
 
+def mask_url(url: str) -> str:
+    """``url`` with its secrets masked: credentials and query dropped, the stream key
+    (the last path segment of an ``rtmp://app/key`` URL) replaced by ``***``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    path = parts.path
+    segments = path.split("/")
+    if len(segments) > 2 and segments[-1]:  # "/app/key": the key is the last segment
+        segments[-1] = "***"
+        path = "/".join(segments)
+    return urlunsplit((parts.scheme, host, path, "", ""))
+
+
 def event_payload(room: str, event: Event) -> dict[str, Any] | None:
     """The event's own fields, with its type under ``event``; None for events not sent."""
     if isinstance(event, RoomStarted):
         return {"event": "room_started", "room": room}
     if isinstance(event, RoomFinished):
         return {"event": "room_finished", "room": room}
+    if isinstance(event, LiveStarted):
+        return {
+            "event": "live_started",
+            "room": room,
+            "job": event.job_id,
+            "outputs": event.outputs,
+        }
+    if isinstance(event, LiveStopped):
+        return {"event": "live_stopped", "room": room, "job": event.job_id, "reason": event.reason}
+    if isinstance(event, LiveOutputState):
+        return {
+            "event": "live_output_state",
+            "room": room,
+            "job": event.job_id,
+            "url": mask_url(event.url),
+            "state": event.state,
+            "reconnects": event.reconnects,
+        }
     if isinstance(event, ParticipantJoined):
         return {
             "event": "participant_joined",

@@ -83,6 +83,21 @@ def test_admission_checks_the_token_then_the_room_mix_then_the_publisher() -> No
     assert h.stats.refused["bad_token"] == 2
 
 
+def test_the_room_mix_is_playable_while_a_live_job_runs() -> None:
+    h = hub()
+    viewer = mint_token(SECRET, room="r", identity="v", role="audience")
+    job = SimpleNamespace(alive=True)
+    h.live = cast(Any, SimpleNamespace(jobs={"r": job}))
+    assert h.authorize(viewer, "r", None).identity == "v"
+    job.alive = False  # the mixer process exited
+    with pytest.raises(PlaybackError) as exc:
+        h.authorize(viewer, "r", None)
+    assert exc.value.code == "no_mix"
+    with pytest.raises(PlaybackError) as exc:
+        h.authorize(viewer, "other", None)  # the token still names its room
+    assert exc.value.code == "forbidden"
+
+
 def test_media_goes_to_the_workers_bind_address_or_loopback() -> None:
     assert hub("10.0.0.5").media_host == "10.0.0.5"
     assert hub("0.0.0.0").media_host == "127.0.0.1"

@@ -1,0 +1,141 @@
+"""RTMP play of the room mix: ``rtmp://HOST/live/{room}?token=`` while a live job runs.
+
+Two aiortc publishers on stage, a live job with no outputs (HLS and the
+recording only); ``ffprobe`` of the room's RTMP path reads H.264 + AAC at the
+job's size; a player still watching when the job stops is disconnected.
+Before the job starts and after it stops the same path is refused with
+``no live mix running for this room``; bad tokens are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
+from tests.helpers.rtmp import rtmp_server_args
+from tests.helpers.server import RunningServer
+
+ROOM = "mixplay"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffprobe") is None, reason="needs ffprobe (scripts/setup.sh)"
+)
+
+
+class FfprobeError(AssertionError):
+    pass
+
+
+async def ffprobe(url: str, timeout: float = 25.0) -> dict[str, Any]:
+    process = await asyncio.create_subprocess_exec(
+        "ffprobe", "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
+        "-show_entries", "stream=codec_type,codec_name,width,height,sample_rate",
+        "-of", "json", url,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"ffprobe {url.split('?')[0]} took over {timeout:.0f} s") from None
+    if process.returncode != 0:
+        raise FfprobeError(err.decode(errors="replace"))
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def refused(url: str) -> str:
+    with pytest.raises(FfprobeError) as exc:
+        await ffprobe(url)
+    return str(exc.value)
+
+
+async def test_rtmp_plays_the_room_mix_while_live(
+    server_factory: Callable[..., RunningServer],
+) -> None:
+    port, args = rtmp_server_args()
+    server = server_factory(extra_args=args)
+    viewer = server.token(ROOM, "viewer", "audience")
+    mix_url = f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={viewer}"
+    host = server.token(ROOM, "alice", "host")
+    headers = {"Authorization": f"Bearer {host}"}
+    async with (
+        WhipPublisher() as alice,
+        WhipPublisher() as bob,
+        aiohttp.ClientSession(server.base_url) as http,
+    ):
+        await alice.publish(
+            server.base_url, ROOM, host, audio=ToneAudioTrack(440.0), video=TestPatternVideoTrack()
+        )
+        await bob.publish(
+            server.base_url,
+            ROOM,
+            server.token(ROOM, "bob", "cohost"),
+            audio=ToneAudioTrack(660.0),
+            video=TestPatternVideoTrack(),
+        )
+        assert "no live mix running" in await refused(mix_url)
+
+        body = {"outputs": [], "layout": "grid", "encoding": {"width": 320, "height": 180}}
+        async with http.post(f"/api/rooms/{ROOM}/live", json=body, headers=headers) as r:
+            assert r.status == 201, await r.text()
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:  # both inputs in the mix
+            async with http.get(f"/api/rooms/{ROOM}/live", headers=headers) as r:
+                st = await r.json()
+            inputs = st.get("inputs", [])
+            if len(inputs) == 2 and all(i["frames_decoded"] > 0 for i in inputs):
+                break
+            assert asyncio.get_running_loop().time() < deadline, st
+            await asyncio.sleep(0.2)
+
+        # two RTMP players at once, and one more of another role
+        other = server.token(ROOM, "bob", "cohost")
+        probes = await asyncio.gather(
+            ffprobe(mix_url), ffprobe(f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={other}")
+        )
+        for probe in probes:
+            s = {x["codec_type"]: x for x in probe["streams"]}
+            assert s["video"]["codec_name"] == "h264", probe
+            assert (s["video"]["width"], s["video"]["height"]) == (320, 180), probe
+            assert s["audio"]["codec_name"] == "aac", probe
+        # the participant's token rules apply to the mix
+        bad = await refused(f"rtmp://127.0.0.1:{port}/live/{ROOM}?token=not-a-jwt")
+        assert "invalid token" in bad, bad
+        foreign = server.token("elsewhere", "v", "audience")
+        assert "not 'mixplay'" in await refused(
+            f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={foreign}"
+        )
+
+        # a player still watching when the job stops is told the stream ended
+        watcher = await asyncio.create_subprocess_exec(
+            "ffmpeg", "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
+            "-i", mix_url, "-f", "null", "-",
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.sleep(3)
+        assert watcher.returncode is None, "the RTMP player of the mix stopped early"
+        async with http.delete(f"/api/rooms/{ROOM}/live", headers=headers) as r:
+            assert r.status == 204
+        try:
+            await asyncio.wait_for(watcher.wait(), 10)
+        finally:
+            if watcher.returncode is None:
+                watcher.kill()
+                await watcher.wait()
+        assert "no live mix running" in await refused(mix_url)
+    log = server.log()
+    assert "Traceback" not in log
+    assert "plays the mix of room mixplay" in log
+    metrics = server.get("/metrics")[1]
+    assert 'interlive_rtmp_closed_total{reason="play-ended"} 1' in metrics, metrics
