@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     latency = bench_sub.add_parser(
         "latency",
-        help="glass-to-glass latency: WebRTC, RTMP push/play, HTTP-FLV, nginx-rtmp baseline",
+        help="glass-to-glass latency: WebRTC, RTMP push/play, HTTP-FLV, HLS, nginx-rtmp baseline",
     )
     latency.add_argument("--duration", type=float, default=20.0, help="seconds per path")
     latency.add_argument("--paths", default=None, help="comma-separated paths (default all)")

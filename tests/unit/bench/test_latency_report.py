@@ -70,3 +70,17 @@ def test_results_round_trip_through_json_and_plot(tmp_path: Path) -> None:
 def test_extreme_percentiles_are_min_and_max(q: float) -> None:
     values = [3.0, 1.0, 2.0]
     assert percentile(values, q) == (1.0 if q == 0 else 3.0)
+
+
+def test_an_hls_row_with_numbers_is_judged_against_four_seconds() -> None:
+    hls = PathResult("webrtc-hls", "WebRTC → HLS", "hls", [700.0, 2000.0, 3300.0], 600)
+    assert hls.goal_ms == 4000 and hls.met is True
+    text = render_report(INFO, [hls])
+    assert "| WebRTC → HLS | 2000 | 3170 | 3300 | 3 / 600 | <= 4000 ms | yes |" in text
+
+
+def test_the_hls_path_is_measured_not_deferred() -> None:
+    from interlive.bench.latency import HLS_OPTIONS, NOT_YET, PATHS
+
+    assert PATHS["webrtc-hls"][1] == "hls" and "webrtc-hls" not in NOT_YET
+    assert HLS_OPTIONS["live_start_index"] == "-1"  # a live client at the live edge
