@@ -84,7 +84,9 @@ SUBSCRIBE_MEDIA: Final = [
         "payload_type": PT_H264,
         "fmtp": {
             "packetization-mode": "1",
-            "profile-level-id": "640034",
+            # High 4:4:4 Predictive covers every profile (FFmpeg decodes them all),
+            # so a Baseline (42001f) publisher such as aiortc reaches the mixer too
+            "profile-level-id": "f40034",
             "level-asymmetry-allowed": "1",
         },
     },

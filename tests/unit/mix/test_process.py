@@ -200,3 +200,14 @@ def test_the_speaker_layout_follows_the_active_speaker(tmp_path: Path) -> None:
         return widths
 
     assert asyncio.run(run()) == [("ann", W), ("cat", W)]
+
+
+def test_the_mixers_h264_slot_takes_every_profile_a_publisher_may_send() -> None:
+    from interlive.codecs.h264 import h264_decodable
+    from interlive.mix.process import SUBSCRIBE_MEDIA
+
+    slot = next(m for m in SUBSCRIBE_MEDIA if m["mime"] == "video/H264")["fmtp"]
+    # aiortc publishes Baseline (42001f); browsers Constrained Baseline, Main or High
+    for profile in ("42001f", "42e01f", "4d001f", "64001f", "640c1f"):
+        stream = {"packetization-mode": "1", "profile-level-id": profile}
+        assert h264_decodable(stream, slot), profile
