@@ -27,6 +27,7 @@ from interlive.client import WhipPublisher
 from interlive.client.media import TestPatternVideoTrack, ToneAudioTrack
 from tests.helpers.rtmp import ffmpeg_publisher, rtmp_server_args
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import poll_async as poll
 
 TIMEOUT = 25.0
 
@@ -74,19 +75,6 @@ def assert_h264_aac(probe: dict[str, Any], width: int, height: int) -> None:
     assert video is not None and audio is not None, probe
     assert (video["codec_name"], video["width"], video["height"]) == ("h264", width, height)
     assert (audio["codec_name"], int(audio["sample_rate"]), audio["channels"]) == ("aac", 48000, 2)
-
-
-async def poll(
-    sample: Callable[[], Any], done: Callable[[Any], bool], timeout: float, what: str
-) -> Any:
-    deadline = time.monotonic() + timeout
-    value = sample()
-    while not done(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f} s; last: {value!r}")
-        await asyncio.sleep(0.2)
-        value = sample()
-    return value
 
 
 def flv_metrics(server: RunningServer) -> dict[str, float]:

@@ -30,22 +30,10 @@ from interlive.rtmp.handshake import HANDSHAKE_SIZE
 from interlive.rtmp.server import RtmpServerConnection
 from tests.helpers.rtmp import aiortc_accepts_h264_high, ffmpeg_publisher, rtmp_server_args
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import poll_async as poll
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "rtmp" / "ffmpeg_publish.bin"
 MEDIA_TIMEOUT = 25.0
-
-
-async def poll(
-    sample: Callable[[], object], done: Callable[[object], bool], timeout: float, what: str
-) -> object:
-    deadline = time.monotonic() + timeout
-    value = sample()
-    while not done(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f} s; last: {value!r}")
-        await asyncio.sleep(0.2)
-        value = sample()
-    return value
 
 
 def metric(server: RunningServer, name: str) -> float:

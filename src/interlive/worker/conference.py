@@ -399,15 +399,8 @@ class Conference:
             session_id=table.session_id,
             session_version=table.version,
         )
-        # The nth conference session of an identity replaces the older one.
-        for old in list(worker.sessions.values()):
-            if old.room.name == room and old.identity == identity and old.mode == MODE:
-                worker._end(old, "replaced")
+        room_obj, sid = worker.make_room_for(room, identity, MODE)
         now = worker._clock()
-        room_obj = worker.rooms.get(room)
-        if room_obj is None:
-            room_obj = worker.rooms[room] = Room(room)
-        sid = secrets.token_urlsafe(12)
         session = ConferenceSession(
             table=table,
             may_publish=may_publish,

@@ -128,21 +128,25 @@ class MediaWorker:
             raise RequestError(400, "bad_request", f"unknown worker operation {op!r}")
         return method(**args)
 
+    def make_room_for(self, room: str, identity: str, mode: str) -> tuple[Room, str]:
+        """Before a new session: end the identity's older session of ``mode`` (the nth
+        session replaces the older one), and return the room (made if new) and a fresh sid."""
+        for old in list(self.sessions.values()):
+            if old.room.name == room and old.identity == identity and old.mode == mode:
+                self._end(old, "replaced")
+        room_obj = self.rooms.get(room)
+        if room_obj is None:
+            room_obj = self.rooms[room] = Room(room)
+        return room_obj, secrets.token_urlsafe(12)
+
     def op_create_session(
         self, *, room: str, identity: str, mode: str, offer: str, only: str | None = None
     ) -> dict[str, Any]:
         endpoint = self._new_endpoint()
         ufrag, pwd = endpoint.ice_ufrag, endpoint.ice_pwd
         answer, plan, remote_ufrag = answer_offer(offer, mode=mode, endpoint=endpoint)
-        # The nth session of the same identity and direction replaces the older one.
-        for old in list(self.sessions.values()):
-            if old.room.name == room and old.identity == identity and old.mode == mode:
-                self._end(old, "replaced")
+        room_obj, sid = self.make_room_for(room, identity, mode)
         now = self._clock()
-        room_obj = self.rooms.get(room)
-        if room_obj is None:
-            room_obj = self.rooms[room] = Room(room)
-        sid = secrets.token_urlsafe(12)
         session = PeerSession(
             sid=sid,
             room=room_obj,
@@ -197,14 +201,8 @@ class MediaWorker:
         if taken is not None and taken.sid in self.sessions:
             raise RequestError(409, "conflict", f"{addr[0]}:{addr[1]} already has a session")
         plan, described = plain_plan(mode, media)
-        for old in list(self.sessions.values()):
-            if old.room.name == room and old.identity == identity and old.mode == mode:
-                self._end(old, "replaced")
+        room_obj, sid = self.make_room_for(room, identity, mode)
         now = self._clock()
-        room_obj = self.rooms.get(room)
-        if room_obj is None:
-            room_obj = self.rooms[room] = Room(room)
-        sid = secrets.token_urlsafe(12)
         session = PeerSession(
             sid=sid,
             room=room_obj,
