@@ -11,8 +11,12 @@ PLIs when a keyframe is needed).
 Video passes through (RFC 6184 packetization-mode 1): the
 :class:`~interlive.media.h264_rtp.H264Depacketizer` rebuilds access units,
 :class:`~interlive.media.flv.FlvMuxer` waits for an IDR with its SPS/PPS,
-writes the AVC sequence header built from them and NALU tags after it.  After
-a loss the depacketizer waits for the next IDR and a PLI asks for one.
+writes the AVC sequence header built from them and NALU tags after it.  Video
+packets pass through a :class:`~interlive.rtp.reorder.ReorderBuffer` first:
+a packet the publisher lost reaches us a round trip later (the worker's
+NACK/RTX repair), after the packets behind it, and is put back in place if it
+comes within :data:`REPAIR_WAIT`.  After a loss that was not repaired in time
+the depacketizer waits for the next IDR and a PLI asks for one.
 
 Audio is transcoded: :class:`~interlive.media.opus.OpusFecDecoder` decodes
 Opus (a lost frame is rebuilt from the next packet's in-band FEC before
@@ -51,6 +55,7 @@ from typing import Any, Final, Literal
 
 from interlive.rtp.ntp import unix_from_ntp
 from interlive.rtp.packet import RtpPacket
+from interlive.rtp.reorder import REPAIR_WAIT, ReorderBuffer
 from interlive.rtp.rtcp import (
     SDES_CNAME,
     Bye,
@@ -302,6 +307,7 @@ class RtpFlvSource:
         self.rtcp_ssrc = rtcp_ssrc or (secrets.randbits(32) or 1)
         self.cname = cname or f"flv-{secrets.token_hex(6)}"
         self.depacketizer = H264Depacketizer()
+        self.video_order: ReorderBuffer[RtpPacket] = ReorderBuffer(REPAIR_WAIT)
         self.decoder = OpusFecDecoder(2)
         self.encoder = OpusToAac(bitrate=audio_bitrate)
         self.muxer = FlvMuxer(audio_config=self.encoder.config)
@@ -350,7 +356,9 @@ class RtpFlvSource:
         kind = stream.spec.kind
         self.sync.on_packet(kind, ext_ts, now)
         if kind == "video":
-            self._on_video(packet, stream, now)
+            # repairs (RTX from the publisher) arrive late: put them back in place
+            for ready in self.video_order.push(packet.sequence_number, packet, now):
+                self._on_video(ready, stream, now)
         else:
             self._on_audio(packet, stream)
 
@@ -457,11 +465,19 @@ class RtpFlvSource:
         )
 
     def get_timer(self) -> float | None:
-        timers = [t for t in (self._next_report, self._pli_due) if t is not None]
+        timers = [
+            t
+            for t in (self._next_report, self._pli_due, self.video_order.get_timer())
+            if t is not None
+        ]
         return min(timers) if timers else None
 
     def handle_timer(self, now: float) -> None:
-        """Receiver reports every second (they keep the plain session alive); deferred PLIs."""
+        """Receiver reports every second (they keep the plain session alive); deferred PLIs;
+        video packets whose missing predecessors were waited for long enough."""
+        if self.video is not None:
+            for ready in self.video_order.poll(now):
+                self._on_video(ready, self.video, now)
         if self._pli_due is not None and now >= self._pli_due:
             self._send_pli(now)
         if self._next_report is None or now < self._next_report:

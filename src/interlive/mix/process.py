@@ -54,6 +54,7 @@ from interlive.mix.layout import Region, compute_layout, fit_rect
 from interlive.mix.outputs import EncodedPacket, Encoders, OutputWriter
 from interlive.mix.sync import ParticipantSync, StreamSync, VideoSync
 from interlive.rtp.packet import RtpPacket
+from interlive.rtp.reorder import REPAIR_WAIT, ReorderBuffer
 from interlive.rtp.rtcp import (
     Pli,
     ReceiverReport,
@@ -132,6 +133,7 @@ class _Input:
         self.decoder: Any = None
         self.decoder_pt: int | None = None
         self.h264 = H264Depacketizer()
+        self.video_order: ReorderBuffer[RtpPacket] = ReorderBuffer(REPAIR_WAIT)
         self._ts: int | None = None
         self._parts: list[bytes] = []
         self._key = False
@@ -168,7 +170,14 @@ class _Input:
         elif pkt.payload_type in _DECODERS:
             self.video_ssrc = pkt.ssrc
             self.video.on_packet(pkt.timestamp, now)
-            self._on_video(pkt, now)
+            # a repaired packet (the worker's NACK/RTX) arrives a round trip late
+            for ready in self.video_order.push(pkt.sequence_number, pkt, now):
+                self._on_video(ready, now)
+
+    def poll(self, now: float) -> None:
+        """Video packets whose missing predecessors were waited for long enough."""
+        for ready in self.video_order.poll(now):
+            self._on_video(ready, now)
 
     def _on_video(self, pkt: RtpPacket, now: float) -> None:
         pt = pkt.payload_type
@@ -379,6 +388,7 @@ class Mixer:
                 else:
                     self._audio(due.pts)
             for inp in self.inputs.values():
+                inp.poll(now)
                 if inp.gate.poll(now):
                     inp.request_keyframe()
             if now >= next_rtcp:  # keeps the plain sessions alive

@@ -280,6 +280,8 @@ class _Feed:
             tags = source.tags()
             if tags:
                 self._fan_out(source, tags)
+            if source.video_order.held:
+                self._wake.set()  # a hole is waited for: its deadline is the next timer
         except Exception:  # a bug costs this datagram, never the feed
             self.hub.stats.internal_errors += 1
             log.exception("flv %s: datagram failed", self.name)
@@ -357,6 +359,9 @@ class _Feed:
             before = source.stats.plis_sent
             source.handle_timer(now)
             hub.stats.keyframe_requests += source.stats.plis_sent - before
+            tags = source.tags()  # video released after waiting for a repair
+            if tags:
+                self._fan_out(source, tags)
             self._flush()
             last = source.last_media if source.last_media is not None else self.created
             if source.goodbye_at is not None and now - source.goodbye_at > hub.goodbye_grace:

@@ -21,6 +21,7 @@ from interlive.media.rtp_flv import (
 )
 from interlive.rtmp.ingest import RtpStreamWriter
 from interlive.rtp.ntp import ntp_from_unix
+from interlive.rtp.reorder import REPAIR_WAIT
 from interlive.rtp.rtcp import (
     Bye,
     Pli,
@@ -200,7 +201,8 @@ def test_players_get_a_keyframe_request_at_the_start_and_after_a_loss(
 ) -> None:
     source = RtpFlvSource(_streams())
     pub = _Publisher(x264_aus)
-    source.receive(pub.video_packets(1)[0], 10.0)  # mid-GOP: waiting for an IDR
+    for packet in pub.video_packets(1):  # mid-GOP: waiting for an IDR
+        source.receive(packet, 10.0)
     plis = [p for d in source.datagrams_to_send() for p in parse_rtcp(d) if isinstance(p, Pli)]
     assert [p.media_ssrc for p in plis] == [VIDEO_SSRC]
     source.request_keyframe(10.1)  # a new player, but a PLI just went out: deferred
@@ -211,12 +213,38 @@ def test_players_get_a_keyframe_request_at_the_start_and_after_a_loss(
     assert source.started
     source.handle_timer(10.6)
     assert not any(isinstance(p, Pli) for d in source.datagrams_to_send() for p in parse_rtcp(d))
-    # a lost packet: the depacketizer waits for the next IDR and a PLI asks for it
+    # a lost packet: its repair is waited for, then the depacketizer waits for the
+    # next IDR and a PLI asks for it
     packets = pub.video_packets(1)
     for packet in [*packets[:1], *packets[2:], *pub.video_packets(2)]:
         source.receive(packet, 12.0)
+    assert not source.depacketizer.waiting_for_keyframe
+    assert source.video_order.get_timer() == pytest.approx(12.0 + REPAIR_WAIT)
+    source.handle_timer(12.0 + REPAIR_WAIT)
     assert source.depacketizer.waiting_for_keyframe
+    assert source.video_order.stats.given_up == 1
     assert any(isinstance(p, Pli) for d in source.datagrams_to_send() for p in parse_rtcp(d))
+
+
+def test_a_repair_that_comes_in_time_is_put_back_in_place(x264_aus: list[list[bytes]]) -> None:
+    source = RtpFlvSource(_streams())
+    pub = _Publisher(x264_aus)
+    for packet in pub.video_packets(0):
+        source.receive(packet, 10.0)
+    assert source.started
+    source.tags()
+    frame_1, frame_2 = pub.video_packets(1), pub.video_packets(2)
+    assert len(frame_1) >= 2
+    for packet in [frame_1[0], *frame_1[2:], *frame_2]:  # frame_1[1] is lost ...
+        source.receive(packet, 10.1)
+    assert source.tags() == []  # ... and everything behind it waits
+    source.receive(frame_1[1], 10.2)  # the NACK repair, a round trip later
+    video = [t for t in source.tags() if t.tag_type == TagType.VIDEO]
+    assert len(video) == 2 and not any(is_video_keyframe(t) for t in video)
+    assert not source.depacketizer.waiting_for_keyframe
+    assert source.depacketizer.stats.frames_incomplete == 0
+    assert source.video_order.stats.reordered == 1
+    assert source.video_order.get_timer() is None  # nothing held any more
 
 
 def test_receiver_reports_keep_the_session_alive_and_bye_is_noticed(

@@ -24,6 +24,7 @@ from interlive.mix.layout import parse_layout
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import PT_H264, PT_OPUS, PT_VP9, Mixer
 from interlive.rtp.packet import RtpPacket
+from interlive.rtp.reorder import REPAIR_WAIT
 
 W, H, FPS = 320, 180, 30
 ADDR = ("127.0.0.1", 9)
@@ -144,36 +145,47 @@ def test_each_codec_is_decoded_composed_and_encoded(codec: str, tmp_path: Path) 
 
 
 def test_a_lost_packet_holds_frames_until_a_keyframe_and_asks_for_one(tmp_path: Path) -> None:
-    async def run() -> tuple[int, int, int]:
-        frames = vp8_frames(W, H, FPS, 40, seed=2)
-        spec = LiveSpec(
-            outputs=(),
-            layout=parse_layout("grid"),
-            layout_json="grid",
-            encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
-            hls=False,
-            record=False,
-        )
-        mixer = Mixer(spec, tmp_path, "127.0.0.1")
-        await mixer.add_input("bob")
-        inp = mixer.inputs["bob"]
-        sent: list[list[Any]] = []
-        inp.send = sent.append  # type: ignore[method-assign,assignment]
-        for k, packets in enumerate(_datagrams("vp8", frames)):
-            for j, data in enumerate(packets):
-                if k == 10 and j == 0:
-                    continue  # lose the first packet of frame 10
-                inp.on_datagram(data, ADDR)
-        held = inp.gate.frames_held
-        decoded = inp.frames_decoded
-        mixer.close()
-        return held, decoded, len(sent)
-
-    held, decoded, plis = asyncio.run(run())
+    held, decoded, plis = asyncio.run(_lose_one_packet(tmp_path, repaired=False))
     # frames 10..39 depend on the broken chain (the next keyframe is frame 60); frame 10
     # itself never completes when it was a single packet
     assert decoded == 10 and held in (29, 30)
     assert plis == 1  # one PLI: the gate asks at most once a second
+
+
+def test_a_packet_repaired_in_time_costs_no_frame(tmp_path: Path) -> None:
+    held, decoded, plis = asyncio.run(_lose_one_packet(tmp_path, repaired=True))
+    assert (decoded, held, plis) == (40, 0, 0)
+
+
+async def _lose_one_packet(tmp_path: Path, *, repaired: bool) -> tuple[int, int, int]:
+    """Frame 10's first packet is lost; its NACK repair comes after frame 12, or never."""
+    frames = vp8_frames(W, H, FPS, 40, seed=2)
+    spec = LiveSpec(
+        outputs=(),
+        layout=parse_layout("grid"),
+        layout_json="grid",
+        encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
+        hls=False,
+        record=False,
+    )
+    mixer = Mixer(spec, tmp_path, "127.0.0.1")
+    await mixer.add_input("bob")
+    inp = mixer.inputs["bob"]
+    sent: list[list[Any]] = []
+    inp.send = sent.append  # type: ignore[method-assign,assignment]
+    datagrams = _datagrams("vp8", frames)
+    for k, packets in enumerate(datagrams):
+        for j, data in enumerate(packets):
+            if k == 10 and j == 0:
+                continue  # lose the first packet of frame 10
+            inp.on_datagram(data, ADDR)
+        if k == 12 and repaired:
+            inp.on_datagram(datagrams[10][0], ADDR)
+    inp.poll(mixer.loop.time() + REPAIR_WAIT)  # an unrepaired hole is given up
+    held = inp.gate.frames_held
+    decoded = inp.frames_decoded
+    mixer.close()
+    return held, decoded, len(sent)
 
 
 def test_the_speaker_layout_follows_the_active_speaker(tmp_path: Path) -> None:
