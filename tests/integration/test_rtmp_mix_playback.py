@@ -1,10 +1,14 @@
-"""RTMP play of the room mix: ``rtmp://HOST/live/{room}?token=`` while a live job runs.
+"""RTMP play of the room mix: ``rtmp://HOST/live/{room}`` while a live job runs.
 
 Two aiortc publishers on stage, a live job with no outputs (HLS and the
-recording only); ``ffprobe`` of the room's RTMP path reads H.264 + AAC at the
-job's size; a player still watching when the job stops is disconnected.
-Before the job starts and after it stops the same path is refused with
-``no live mix running for this room``; bad tokens are refused.
+recording only); ``ffprobe`` of the room's RTMP path, with no token (the mix
+is the broadcast, like its HLS and HTTP-FLV) and with tokens of the room,
+reads H.264 + AAC at the job's size; a bad token, or one of another room, is
+refused, over RTMP and HTTP-FLV alike.  An HTTP-FLV player of the mix that
+never reads drops to the next keyframe, then is disconnected, while an RTMP
+player of the mix goes on; a player still watching when the job stops is
+disconnected.  Before the job starts and after it stops the same path is
+refused with ``no live mix running for this room``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import pytest
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
 from tests.helpers.rtmp import rtmp_server_args
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import poll_async as poll
+from tests.integration.test_flv_playback import StuckPlayer
 
 ROOM = "mixplay"
 
@@ -65,7 +71,7 @@ async def test_rtmp_plays_the_room_mix_while_live(
     port, args = rtmp_server_args()
     server = server_factory(extra_args=args)
     viewer = server.token(ROOM, "viewer", "audience")
-    mix_url = f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={viewer}"
+    mix_url = f"rtmp://127.0.0.1:{port}/live/{ROOM}"  # no token: anyone may play the mix
     host = server.token(ROOM, "alice", "host")
     headers = {"Authorization": f"Bearer {host}"}
     async with (
@@ -99,32 +105,51 @@ async def test_rtmp_plays_the_room_mix_while_live(
             assert asyncio.get_running_loop().time() < deadline, st
             await asyncio.sleep(0.2)
 
-        # two RTMP players at once, and one more of another role
+        # three RTMP players at once: no token, a viewer's, a co-host's
         other = server.token(ROOM, "bob", "cohost")
         probes = await asyncio.gather(
-            ffprobe(mix_url), ffprobe(f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={other}")
+            ffprobe(mix_url),
+            ffprobe(f"{mix_url}?token={viewer}"),
+            ffprobe(f"{mix_url}?token={other}"),
         )
         for probe in probes:
             s = {x["codec_type"]: x for x in probe["streams"]}
             assert s["video"]["codec_name"] == "h264", probe
             assert (s["video"]["width"], s["video"]["height"]) == (320, 180), probe
             assert s["audio"]["codec_name"] == "aac", probe
-        # the participant's token rules apply to the mix
-        bad = await refused(f"rtmp://127.0.0.1:{port}/live/{ROOM}?token=not-a-jwt")
+        # a token that is given must be valid and name the room, over RTMP and HTTP-FLV
+        bad = await refused(f"{mix_url}?token=not-a-jwt")
         assert "invalid token" in bad, bad
         foreign = server.token("elsewhere", "v", "audience")
-        assert "not 'mixplay'" in await refused(
-            f"rtmp://127.0.0.1:{port}/live/{ROOM}?token={foreign}"
-        )
+        assert "not 'mixplay'" in await refused(f"{mix_url}?token={foreign}")
+        status, text = server.get(f"/live/{ROOM}.flv?token=not-a-jwt")
+        assert status == 401 and json.loads(text)["error"]["code"] == "bad_token", text
+        status, text = server.get(f"/live/{ROOM}.flv?token={foreign}")
+        assert status == 403, text
 
-        # a player still watching when the job stops is told the stream ended
+        # an RTMP player that watches on ...
         watcher = await asyncio.create_subprocess_exec(
             "ffmpeg", "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
             "-i", mix_url, "-f", "null", "-",
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        await asyncio.sleep(3)
+        # ... while an HTTP-FLV player of the mix that never reads drops, then is cut off
+        stuck = StuckPlayer(server.http_port, f"/live/{ROOM}.flv")
+        try:
+            metrics = await poll(
+                server.metrics,
+                lambda m: m.get("interlive_flv_slow_disconnects_total", 0) >= 1,
+                30,
+                "the stuck HTTP-FLV player of the mix to be disconnected",
+            )
+            assert metrics["interlive_flv_gop_drops_total"] >= 1, metrics  # dropped first
+            assert metrics["interlive_flv_dropped_tags_total"] > 0, metrics
+            await poll(stuck.closed_by_server, bool, 10, "the stuck socket to close")
+        finally:
+            stuck.close()
+        await asyncio.sleep(2)
         assert watcher.returncode is None, "the RTMP player of the mix stopped early"
+        # a player still watching when the job stops is told the stream ended
         async with http.delete(f"/api/rooms/{ROOM}/live", headers=headers) as r:
             assert r.status == 204
         try:
@@ -137,5 +162,6 @@ async def test_rtmp_plays_the_room_mix_while_live(
     log = server.log()
     assert "Traceback" not in log
     assert "plays the mix of room mixplay" in log
+    assert "fell behind: dropped to the next keyframe" in log
     metrics = server.get("/metrics")[1]
     assert 'interlive_rtmp_closed_total{reason="play-ended"} 1' in metrics, metrics

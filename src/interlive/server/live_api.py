@@ -9,10 +9,22 @@
 * ``GET /live/{room}/index.m3u8`` and the segments: the HLS the mixer writes
   into ``<data dir>/live/{room}/hls``.
 * ``GET /live/{room}.flv`` while the room is live (a middleware, so it wins
-  over the playback module's 404 for that path whatever the route order):
-  the mixer sends its encoded packets up the pipe while someone watches, and
-  each player gets its own :class:`~interlive.media.flv.FlvMuxer` and a
-  bounded queue.
+  over the playback module's 404 for that path whatever the route order), and
+  RTMP play of ``rtmp://HOST/live/{room}`` (``server/rtmp_edge.py``): anyone
+  may play the mix (it is the broadcast, like the HLS), a token if given must
+  be valid for the room (:meth:`PlaybackHub.authorize
+  <interlive.server.playback.PlaybackHub.authorize>`).
+
+The mix's FLV players (theory of operation): while someone watches, the
+mixer sends its encoded packets up the pipe (op ``flv``); the job muxes them
+once (:class:`MixFlvSource`) and offers every tag to each player's
+:class:`~interlive.media.flv_queue.PlayerQueue`, the queue and slow-player
+policy the participants' players have (``server/playback.py``): a player
+starts at a keyframe, one that falls behind drops to the next keyframe, one
+that stays behind is disconnected.  No keyframe is requested for a player
+that joins or drops: the mixer's GOP is fixed (2 s by default), so the next
+keyframe is at most one keyframe interval away.  Drops and disconnects count
+in the playback hub's ``interlive_flv_*`` counters.
 
 The job follows the stage: on every room event (``RoomService.listeners``) it
 compares the participants that publish tracks with its inputs; a new one gets
@@ -42,6 +54,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -53,12 +66,23 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, Grants, Role, TokenError, bearer_token, verify_token
 from interlive.media.avc import AudioSpecificConfig
-from interlive.media.flv import FlvMuxer
+from interlive.media.flv import FlvMuxer, FlvReader, FlvTag, TagType
+from interlive.media.flv_queue import PlayerQueue, QueueLimits, Verdict
 from interlive.media.h264_rtp import annexb_to_nals, nal_type
+from interlive.media.rtp_flv import is_sequence_header
 from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
 from interlive.server.errors import HttpError
+from interlive.server.playback import (
+    FLV_HEADERS,
+    FLV_START,
+    PlaybackError,
+    PlaybackHub,
+    PlaybackStats,
+    limit_send_buffer,
+    request_token,
+)
 from interlive.server.rooms import (
     LiveOutputState,
     LiveStarted,
@@ -76,12 +100,11 @@ if TYPE_CHECKING:
     from interlive.server.app import ControlPlane
     from interlive.server.workers import WorkerHandle
 
-__all__ = ["LiveJob", "LiveManager", "register"]
+__all__ = ["FlvPlayer", "LiveJob", "LiveManager", "MixFlvSource", "register"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY: Final = 64 * 1024
-FLV_QUEUE: Final = 512  # muxed chunks a player may lag behind (about 8 s) before it is cut off
 MAX_FLV_PLAYERS: Final = 200
 #: who sets the room's live flag for a job (the ``by`` of its ``live`` events)
 LIVE_ACTOR: Final = "interlive-live"
@@ -95,8 +118,14 @@ class _Input:
     worker: WorkerHandle | None = None
 
 
-class FlvPlayer:
-    """One HTTP-FLV viewer of the mix: its own muxer (starts at a keyframe), a bounded queue."""
+class MixFlvSource:
+    """The mix's encoded packets muxed once into FLV tags for every player of a job (sans-IO).
+
+    One :class:`~interlive.media.flv.FlvMuxer` (SPS/PPS from the encoder's
+    extradata, AAC config from its extradata or 48 kHz stereo) read back into
+    tags; the latest onMetaData and sequence headers are kept, the tags a
+    player that joins later starts with.
+    """
 
     def __init__(self, video_extradata: bytes, audio_extradata: bytes) -> None:
         audio: AudioSpecificConfig | None
@@ -110,33 +139,119 @@ class FlvPlayer:
         pps = [n for n in nals if nal_type(n) == 8]
         if sps and pps:
             self.muxer.set_parameter_sets(sps[0], pps[0])
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(FLV_QUEUE)
-        self.closed = False
+        self._reader = FlvReader()
+        #: the tags a player needs before media: onMetaData, then the latest sequence headers
+        self.metadata: FlvTag | None = None
+        self.audio_config: FlvTag | None = None
+        self.video_config: FlvTag | None = None
 
-    def feed(self, packet: EncodedPacket) -> None:
-        if self.closed:
-            return
+    def push(self, packet: EncodedPacket) -> list[FlvTag]:
+        """One encoded packet in; the tags it completes out (none before the first keyframe)."""
         ms = int(packet.pts * packet.time_base * 1000)
         if packet.kind == "video":
             data = self.muxer.write_video(annexb_to_nals(packet.data), ms)
         else:
             data = self.muxer.write_audio(packet.data, ms)
-        if data:
-            try:
-                self.queue.put_nowait(data)
-            except asyncio.QueueFull:
-                self.close()  # too slow: cut off rather than buffer without bound
+        tags = self._reader.feed(data) if data else []
+        for tag in tags:
+            if tag.tag_type == TagType.SCRIPT:
+                self.metadata = tag
+            elif is_sequence_header(tag):
+                if tag.tag_type == TagType.VIDEO:
+                    self.video_config = tag
+                else:
+                    self.audio_config = tag
+        return tags
 
-    def close(self) -> None:
-        if self.closed:
+    def start_tags(self) -> list[FlvTag]:
+        """What a new player gets before its first keyframe: onMetaData, then sequence headers."""
+        return [t for t in (self.metadata, self.audio_config, self.video_config) if t is not None]
+
+
+class FlvPlayer:
+    """One HTTP-FLV or RTMP player of the mix: its :class:`PlayerQueue` and its writer's wake-up.
+
+    The job offers it the mix's tags (:meth:`offer`), which applies the queue's
+    verdicts: drops are counted, a ``DISCONNECT`` closes the player (reason
+    ``slow``) and ``kill`` aborts its socket, so a writer stuck on a full
+    socket ends at once.  The writer loops on :meth:`next_batch` and reports
+    each batch :meth:`delivered` once the socket took it.
+    """
+
+    def __init__(
+        self,
+        protocol: str,
+        name: str,
+        kill: Callable[[], None],
+        limits: QueueLimits | None = None,
+        stats: PlaybackStats | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.name = name
+        self.queue = PlayerQueue(limits)
+        self.stats = stats if stats is not None else PlaybackStats()
+        self._kill = kill
+        self._wake = asyncio.Event()
+        #: why the player ended (``slow``, ``ended``, ``left``), None while it plays
+        self.closed: str | None = None
+
+    def offer(self, tags: Sequence[FlvTag], config: Sequence[FlvTag]) -> None:
+        """The mix's new tags; ``config`` are the tags a player starts with."""
+        if self.closed is not None:
             return
-        self.closed = True
-        while True:  # the end marker always fits: drop the oldest chunks if need be
-            try:
-                self.queue.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self.queue.get_nowait()
+        queue, stats = self.queue, self.stats
+        drops, dropped = queue.stats.gop_drops, queue.stats.tags_dropped
+        woken = False
+        for tag in tags:
+            verdict = queue.offer(tag, config)
+            if verdict is Verdict.DISCONNECT:
+                stats.slow_disconnects += 1
+                log.info(
+                    "live mix: %s player %s is %d ms behind (%d bytes queued): disconnected",
+                    self.protocol,
+                    self.name,
+                    queue.lag_ms,
+                    queue.queued_bytes,
+                )
+                self.close("slow", kill=True)
+                break
+            woken = woken or verdict is not Verdict.WAITING
+        stats.gop_drops += queue.stats.gop_drops - drops
+        stats.tags_dropped += queue.stats.tags_dropped - dropped
+        if queue.stats.gop_drops > drops:
+            log.info(
+                "live mix: %s player %s fell behind: dropped to the next keyframe",
+                self.protocol,
+                self.name,
+            )
+        if woken:
+            self._wake.set()
+
+    async def next_batch(self) -> list[FlvTag] | None:
+        """The next tags to write (waiting for some); None once the player is closed."""
+        while True:
+            if self.closed is not None:
+                return None
+            batch = self.queue.take()
+            if batch:
+                return batch
+            self._wake.clear()
+            await self._wake.wait()
+
+    def delivered(self, size: int) -> None:
+        """The socket took the last batch (``size`` bytes written)."""
+        self.queue.delivered()
+        self.stats.bytes_sent += size
+
+    def close(self, reason: str, *, kill: bool = False) -> None:
+        """End the player: its writer sees None; ``kill`` also aborts its socket at once."""
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self._wake.set()
+        if kill:
+            with contextlib.suppress(Exception):
+                self._kill()
 
 
 @dataclass
@@ -153,9 +268,21 @@ class LiveJob:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     alive: bool = True
     flv_players: set[FlvPlayer] = field(default_factory=set)
-    flv_config: tuple[bytes, bytes] | None = None
+    #: the mix muxed for the FLV players (None while nobody watches)
+    flv_source: MixFlvSource | None = None
     watcher: asyncio.Task[None] | None = None
     output_states: dict[str, tuple[str, int]] = field(default_factory=dict)  # by url
+
+    def flv_packet(self, packet: EncodedPacket) -> None:
+        """An encoded packet of the mix, muxed once and offered to every FLV player."""
+        source = self.flv_source
+        if source is None:
+            return
+        tags = source.push(packet)
+        if tags:
+            config = source.start_tags()
+            for player in list(self.flv_players):
+                player.offer(tags, config)
 
     async def call(self, op: str, timeout: float = 10.0, **args: Any) -> Any:
         if not self.alive:
@@ -184,6 +311,8 @@ class LiveManager:
         self._tasks: set[asyncio.Future[None]] = set()  # reconciliations under way
         self._starting: set[str] = set()  # rooms whose mixer is being spawned
         self.status_interval = 1.0  # seconds between polls of the outputs' states
+        #: the FLV players' counters when the server has no playback hub to count them
+        self.flv_stats = PlaybackStats()
         plane.stage.listeners.append(self._on_room_event)
 
     @property
@@ -258,8 +387,7 @@ class LiveManager:
                     if future is not None and not future.done():
                         future.set_result(message)
                 elif isinstance(message, ChannelEvent) and message.kind == "packet":
-                    for player in list(job.flv_players):
-                        player.feed(message.data["packet"])
+                    job.flv_packet(message.data["packet"])
         except (EOFError, OSError):
             self._gone(job)
 
@@ -270,7 +398,7 @@ class LiveManager:
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(job.conn.fileno())
         for player in job.flv_players:
-            player.close()
+            player.close("ended")
         for future in job.pending.values():
             if not future.done():
                 future.set_exception(RequestError(410, "gone", "the mixer process has exited"))
@@ -397,20 +525,45 @@ class LiveManager:
         with contextlib.suppress(RequestError, TimeoutError):
             await job.call("remove_input", identity=identity)
 
-    async def open_flv(self, job: LiveJob) -> FlvPlayer:
+    async def open_flv(
+        self,
+        job: LiveJob,
+        protocol: str,
+        name: str,
+        kill: Callable[[], None],
+        hub: PlaybackHub | None = None,
+    ) -> FlvPlayer:
+        """An FLV player of the mix; the first one turns the mixer's packet tap on.
+
+        ``hub``, the server's FLV playback, gives the player its queue limits
+        and counters (defaults and this manager's own counters without one).
+        """
         if len(job.flv_players) >= MAX_FLV_PLAYERS:
             raise HttpError(503, "too_many_players", f"at most {MAX_FLV_PLAYERS} FLV players")
-        if job.flv_config is None or not job.flv_players:
+        if job.flv_source is None:
             config = await job.call("flv", on=True)
-            job.flv_config = (config["video"], config["audio"])
-        player = FlvPlayer(*job.flv_config)
+            if job.flv_source is None:  # not set by a player that joined meanwhile
+                job.flv_source = MixFlvSource(config["video"], config["audio"])
+        limits, stats = (hub.limits, hub.stats) if hub is not None else (None, self.flv_stats)
+        player = FlvPlayer(protocol, name, kill, limits, stats)
         job.flv_players.add(player)
+        log.info("live %s: %s player %s of the mix joined", job.id, protocol, name)
         return player
 
     async def close_flv(self, job: LiveJob, player: FlvPlayer) -> None:
-        player.close()
+        player.close("left")
+        if player not in job.flv_players:
+            return
         job.flv_players.discard(player)
+        log.info(
+            "live %s: %s player %s of the mix left (%s)",
+            job.id,
+            player.protocol,
+            player.name,
+            player.closed,
+        )
         if not job.flv_players and job.alive:
+            job.flv_source = None  # the next player starts a new muxer at a keyframe
             with contextlib.suppress(RequestError, TimeoutError, OSError):
                 await job.call("flv", on=False)
 
@@ -575,22 +728,31 @@ async def _mix_flv(request: web.Request, handler: Any) -> web.StreamResponse:
 
 async def _play_mix(request: web.Request, job: LiveJob) -> web.StreamResponse:
     manager = _manager_of(request.app)
+    hub: PlaybackHub | None = request.app.get("playback")
+    transport = request.transport
+
+    def kill() -> None:
+        if transport is not None:
+            transport.abort()
+
     try:
-        player = await manager.open_flv(job)
+        if hub is not None:  # no token needed; one that is given must be valid
+            hub.authorize(request_token(request), job.room, None)
+        player = await manager.open_flv(job, "http", request.remote or "?", kill, hub)
+    except PlaybackError as exc:
+        raise HttpError(exc.status, exc.code, exc.message) from None
     except (RequestError, TimeoutError) as exc:
         raise HttpError(502, "mixer_failed", str(exc)) from None
     try:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "video/x-flv",
-                "Cache-Control": "no-cache, no-store",
-                "Access-Control-Allow-Origin": "*",
-            }
-        )
+        response = web.StreamResponse(headers=FLV_HEADERS)
         await response.prepare(request)
+        limit_send_buffer(request.transport)
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-            while (data := await player.queue.get()) is not None:
+            await response.write(FLV_START)
+            while (batch := await player.next_batch()) is not None:
+                data = b"".join(bytes(tag) for tag in batch)
                 await response.write(data)
+                player.delivered(len(data))
         return response
     finally:
         await manager.close_flv(job, player)

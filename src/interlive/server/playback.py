@@ -70,8 +70,10 @@ __all__ = [
     "PlaybackError",
     "PlaybackHub",
     "Player",
+    "limit_send_buffer",
     "parse_play_path",
     "register_routes",
+    "request_token",
 ]
 
 log = logging.getLogger(__name__)
@@ -421,11 +423,17 @@ class PlaybackHub:
         log.info("flv: refused (%s): %s", code, message)
         return PlaybackError(status, code, message)
 
-    def authorize(self, token: str | None, room: str, identity: str | None) -> AccessToken:
+    def authorize(self, token: str | None, room: str, identity: str | None) -> AccessToken | None:
         """Check a player's token and what it asks for; raises :class:`PlaybackError`.
 
-        ``identity`` None is the room mix: playable while a live job runs for the room.
+        ``identity`` None is the room mix: playable while a live job runs for the
+        room, by anyone (the mix is the broadcast, what a CDN gets anyway, like
+        its HLS): no token is needed, but one that is given must be valid and
+        name the room.  A participant's stream needs a token the room admits.
         """
+        if identity is None and not token:
+            self._mix_running(room)
+            return None
         if not token:
             raise self.refuse("no_token", 401, "missing ?token= (or Authorization: Bearer)")
         try:
@@ -436,20 +444,23 @@ class PlaybackHub:
             raise self.refuse(
                 "forbidden", 403, f"the token is for room {access.room!r}, not {room!r}"
             )
+        if identity is None:
+            self._mix_running(room)
+            return access
         refusal = self.plane.rooms.admit(access, "subscribe")
         if refusal is not None:
             raise self.refuse(refusal.code.value, refusal.http_status, refusal.message)
-        if identity is None:
-            job = self.live.jobs.get(room) if self.live is not None else None
-            if job is None or not job.alive:
-                raise self.refuse("no_mix", 404, NO_MIX_MESSAGE)
-            return access
         publishing = any(t.mode == "publish" for t in self.plane.rooms.transports(room, identity))
         if not publishing:
             raise self.refuse(
                 "not_publishing", 404, f"{identity!r} is not publishing in room {room!r}"
             )
         return access
+
+    def _mix_running(self, room: str) -> None:
+        job = self.live.jobs.get(room) if self.live is not None else None
+        if job is None or not job.alive:
+            raise self.refuse("no_mix", 404, NO_MIX_MESSAGE)
 
     # --- players ----------------------------------------------------------------------
     def players(self, protocol: Protocol | None = None) -> int:
@@ -643,7 +654,7 @@ class PlaybackHub:
 # --- HTTP-FLV -----------------------------------------------------------------------------
 
 
-def _request_token(request: web.Request) -> str | None:
+def request_token(request: web.Request) -> str | None:
     token = request.query.get("token")
     if token:
         return token
@@ -656,7 +667,7 @@ def _request_token(request: web.Request) -> str | None:
         return None
 
 
-def _limit_send_buffer(transport: asyncio.BaseTransport | None) -> None:
+def limit_send_buffer(transport: asyncio.BaseTransport | None) -> None:
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None:
         with contextlib.suppress(OSError):
@@ -689,7 +700,7 @@ async def _participant_flv_first(request: web.Request, handler: Any) -> web.Stre
 async def _play_participant(request: web.Request, room: str, identity: str) -> web.StreamResponse:
     hub: PlaybackHub = request.app["playback"]
     try:
-        hub.authorize(_request_token(request), room, identity)
+        hub.authorize(request_token(request), room, identity)
         if request.method == "HEAD":  # playable: say so without opening a feed
             return web.Response(headers=FLV_HEADERS)
         transport = request.transport
@@ -713,7 +724,7 @@ async def _play_participant(request: web.Request, room: str, identity: str) -> w
             )
         response = web.StreamResponse(headers=FLV_HEADERS)
         await response.prepare(request)
-        _limit_send_buffer(request.transport)
+        limit_send_buffer(request.transport)
         try:
             await response.write(FLV_START)
             while (batch := await player.next_batch()) is not None:
@@ -732,7 +743,7 @@ async def _play_participant(request: web.Request, room: str, identity: str) -> w
 async def _room_mix_flv(request: web.Request) -> web.Response:
     hub: PlaybackHub = request.app["playback"]
     try:
-        hub.authorize(_request_token(request), request.match_info["room"], None)
+        hub.authorize(request_token(request), request.match_info["room"], None)
     except PlaybackError as exc:
         raise HttpError(exc.status, exc.code, exc.message) from None
     # live_api's middleware serves a running mix before this route is reached

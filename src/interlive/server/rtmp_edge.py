@@ -37,11 +37,13 @@ HTTP-FLV (``server/playback.py``); the token's rules are the stream key's, a
 subscriber's (any role).  A play task takes the player's FLV tags from its
 queue, sends them as RTMP messages and waits for TCP to take them; the read
 loop goes on reading the player's acknowledgements and commands, with no
-stall deadline.  ``rtmp://HOST:1935/live/{room}?token=<jwt>`` plays the room
-mix while a bypass-live job runs (else it is refused with ``no_mix``): the
-player is one more FLV player of the job (``LiveManager.open_flv``, the source
-and per-player queue of the mix's HTTP-FLV), whose muxed FLV is read back
-into tags and sent the same way.
+stall deadline.  ``rtmp://HOST:1935/live/{room}`` plays the room mix while a
+bypass-live job runs (else it is refused with ``no_mix``); like the mix's
+HLS and HTTP-FLV it needs no token (the mix is the broadcast), but a token
+that is given must be valid for the room.  The player is one more FLV player
+of the job (``LiveManager.open_flv``: the mix muxed once, a
+:class:`~interlive.media.flv_queue.PlayerQueue` per player, the same GOP drop
+and slow-player disconnect as a participant's players), sent the same way.
 
 Counters are rendered by :meth:`RtmpEdge.render_metrics` into ``/metrics``.
 """
@@ -58,7 +60,6 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from interlive.auth import AccessToken, TokenError, verify_token
 from interlive.config import ServerConfig
-from interlive.media.flv import FlvReader
 from interlive.rtmp.events import (
     ConnectRequested,
     MediaKind,
@@ -549,7 +550,7 @@ class _Publisher:
         if live is None or job is None or not job.alive:
             raise playback.refuse("no_mix", 404, NO_MIX_MESSAGE)
         try:
-            mix = await live.open_flv(job)
+            mix = await live.open_flv(job, "rtmp", self.name, self._kill, playback)
         except HttpError as exc:
             raise playback.refuse(exc.code, exc.status, exc.message) from None
         except (RequestError, TimeoutError) as exc:
@@ -563,25 +564,11 @@ class _Publisher:
         log.info("rtmp %s: plays the mix of room %s", self.name, room)
 
     async def _play_mix(self, job: LiveJob, mix: FlvPlayer) -> None:
-        """The mix's muxed FLV, read back into tags, to RTMP messages as fast as TCP takes them."""
-        reader = FlvReader()
-        try:
-            while (data := await mix.queue.get()) is not None:
-                if self.conn.state is not ConnectionState.PLAYING or self.writer.is_closing():
-                    break
-                for tag in reader.feed(data):
-                    self.conn.send_media(_TAG_KINDS[tag.tag_type], tag.timestamp, tag.data)
-                out = self.conn.data_to_send()
-                self.writer.write(out)
-                await self.writer.drain()
-        except (ConnectionError, OSError):
-            self._closed_by_peer("disconnected")
-        ended = not job.alive
-        slow = mix.closed and not ended
-        self._stop_playing("ended" if ended else "left")
-        if slow:
-            self.abort("too slow for the live mix: disconnected", "play-slow")
-        elif ended and self.closing is None:  # the live job stopped: the stream stopped
+        """The mix player's tags to RTMP messages, as fast as TCP takes them."""
+        await self._send_tags(mix)
+        reason = mix.closed
+        self._stop_playing(reason or "left")
+        if reason == "ended" and self.closing is None:  # the live job stopped: the stream stopped
             self.closing = "play-ended"
             self.conn.close()
             out = self.conn.data_to_send()
@@ -603,6 +590,20 @@ class _Publisher:
                 )
             self._stop_playing(player.closed or "no-keyframe")
             return
+        await self._send_tags(player)
+        reason = player.closed
+        self._stop_playing(reason or "left")
+        if reason in ("ended", "no-media", "worker-ended", "shutdown") and self.closing is None:
+            # the participant stopped publishing: the player is told the stream stopped
+            self.closing = f"play-{reason}"
+            self.conn.close()
+            out = self.conn.data_to_send()
+            if out and not self.writer.is_closing():
+                self.writer.write(out)
+            self._linger()
+
+    async def _send_tags(self, player: Player | FlvPlayer) -> None:
+        """The player's batches as RTMP messages, each reported delivered once TCP took it."""
         try:
             while (batch := await player.next_batch()) is not None:
                 if self.conn.state is not ConnectionState.PLAYING or self.writer.is_closing():
@@ -615,16 +616,6 @@ class _Publisher:
                 player.delivered(len(out))
         except (ConnectionError, OSError):
             self._closed_by_peer("disconnected")
-        reason = player.closed
-        self._stop_playing(reason or "left")
-        if reason in ("ended", "no-media", "worker-ended", "shutdown") and self.closing is None:
-            # the participant stopped publishing: the player is told the stream stopped
-            self.closing = f"play-{reason}"
-            self.conn.close()
-            out = self.conn.data_to_send()
-            if out and not self.writer.is_closing():
-                self.writer.write(out)
-            self._linger()
 
     def _stop_playing(self, reason: str) -> None:
         player, self.player = self.player, None
@@ -637,7 +628,7 @@ class _Publisher:
         mix, self.mix = self.mix, None
         if mix is not None:
             live, job, flv = mix
-            flv.close()
+            flv.close(reason if reason != "disconnected" else "left")
             self._mix_closing = asyncio.create_task(live.close_flv(job, flv))
 
     async def _on_media(self, event: MediaMessage) -> None:

@@ -71,6 +71,8 @@ def test_admission_checks_the_token_then_the_room_mix_then_the_publisher() -> No
             "forbidden",
         ),
         (viewer, "r", None, 404, "no_mix"),
+        (None, "r", None, 404, "no_mix"),  # the mix needs no token, but there is none
+        ("junk", "r", None, 401, "bad_token"),
         (viewer, "r", "alice", 404, "not_publishing"),
     ]
     for token, room, identity, status, code in cases:
@@ -80,19 +82,34 @@ def test_admission_checks_the_token_then_the_room_mix_then_the_publisher() -> No
     with pytest.raises(PlaybackError) as exc:
         h.authorize(viewer, "r", None)
     assert exc.value.message == NO_MIX_MESSAGE
-    assert h.stats.refused["bad_token"] == 2
+    assert h.stats.refused["bad_token"] == 3
 
 
-def test_the_room_mix_is_playable_while_a_live_job_runs() -> None:
+def test_the_room_mix_is_playable_by_anyone_while_a_live_job_runs() -> None:
     h = hub()
     viewer = mint_token(SECRET, room="r", identity="v", role="audience")
     job = SimpleNamespace(alive=True)
     h.live = cast(Any, SimpleNamespace(jobs={"r": job}))
-    assert h.authorize(viewer, "r", None).identity == "v"
-    job.alive = False  # the mixer process exited
+    access = h.authorize(viewer, "r", None)
+    assert access is not None and access.identity == "v"
+    assert h.authorize(None, "r", None) is None  # the broadcast: no token needed
+    assert h.authorize("", "r", None) is None
+    for token, code in [
+        ("not-a-jwt", "bad_token"),  # a token that is given must be valid
+        (mint_token(SECRET, room="r", identity="v", role="audience", ttl=-10), "bad_token"),
+        (mint_token(SECRET, room="elsewhere", identity="v", role="host"), "forbidden"),
+    ]:
+        with pytest.raises(PlaybackError) as exc:
+            h.authorize(token, "r", None)
+        assert exc.value.code == code, exc.value.message
     with pytest.raises(PlaybackError) as exc:
-        h.authorize(viewer, "r", None)
-    assert exc.value.code == "no_mix"
+        h.authorize(None, "r", "alice")  # a participant's stream still needs one
+    assert exc.value.code == "no_token"
+    job.alive = False  # the mixer process exited
+    for anyone in (viewer, None):
+        with pytest.raises(PlaybackError) as exc:
+            h.authorize(anyone, "r", None)
+        assert exc.value.code == "no_mix"
     with pytest.raises(PlaybackError) as exc:
         h.authorize(viewer, "other", None)  # the token still names its room
     assert exc.value.code == "forbidden"
