@@ -9,6 +9,9 @@
   ``interlive lab`` runs it (:func:`run_lab`).
 * :mod:`interlive.lab.netns`: kernel-side impairment for tests: network
   namespaces joined by veth, nftables random drop, tbf rate caps.
+* :mod:`interlive.lab.tunlink`: an impaired IP link to a network namespace
+  (TUN devices and a pump process), so TCP and UDP cross the same loss and
+  delay.
 
 This module imports nothing heavy, so the CLI can add the arguments cheaply.
 """

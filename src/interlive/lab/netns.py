@@ -43,6 +43,7 @@ __all__ = [
     "random_drop",
     "rate_limit",
     "require_tools",
+    "run_command",
 ]
 
 TOOL_PACKAGES: dict[str, str] = {"ip": "iproute2", "tc": "iproute2", "nft": "nftables"}
@@ -69,7 +70,7 @@ def require_tools(*names: str) -> None:
         )
 
 
-def _run(*command: str) -> str:
+def run_command(*command: str) -> str:
     require_tools(command[0])
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -89,7 +90,7 @@ class Namespace:
 
     def run(self, *command: str) -> str:
         """Run ``command`` inside the namespace (``ip netns exec``); its stdout."""
-        return _run("ip", "netns", "exec", self.name, *command)
+        return run_command("ip", "netns", "exec", self.name, *command)
 
     def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_DGRAM) -> socket.socket:
         """A socket that lives in this namespace (the caller closes it)."""
@@ -143,12 +144,12 @@ def netns_pair(*, subnet: str = "10.201.0", tag: str | None = None) -> Iterator[
     veth_in_root = False
     try:
         for ns in (a, b):
-            _run("ip", "netns", "add", ns.name)
+            run_command("ip", "netns", "add", ns.name)
             created.append(ns.name)
-        _run("ip", "link", "add", a.interface, "type", "veth", "peer", "name", b.interface)
+        run_command("ip", "link", "add", a.interface, "type", "veth", "peer", "name", b.interface)
         veth_in_root = True
         for ns in (a, b):
-            _run("ip", "link", "set", ns.interface, "netns", ns.name)
+            run_command("ip", "link", "set", ns.interface, "netns", ns.name)
         veth_in_root = False
         for ns in (a, b):
             ns.run("ip", "link", "set", "lo", "up")
@@ -159,10 +160,10 @@ def netns_pair(*, subnet: str = "10.201.0", tag: str | None = None) -> Iterator[
         errors: list[str] = []
         if veth_in_root:
             with contextlib.suppress(CommandError):
-                _run("ip", "link", "del", a.interface)
+                run_command("ip", "link", "del", a.interface)
         for name in reversed(created):
             try:
-                _run("ip", "netns", "del", name)
+                run_command("ip", "netns", "del", name)
             except CommandError as exc:
                 errors.append(str(exc))
         if errors:
@@ -196,7 +197,7 @@ def random_drop(
         modulus, threshold = 100, int(percent)
     else:
         modulus, threshold = 10_000, round(percent * 100)
-    run = _run if ns is None else ns.run
+    run = run_command if ns is None else ns.run
     match = (
         ["meta", "l4proto", protocol]
         if source_port is None
