@@ -229,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--output", default=None, help="append the report to this markdown file")
     latency.add_argument("--plot", default="docs/latency.png", help="PNG to write ('' for none)")
     latency.add_argument("--json", default=None, help="also save the raw results to this file")
+    latency.add_argument(
+        "--loss",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="random loss each way on a lab link in front of the server (TUN, every protocol)",
+    )
+    latency.add_argument(
+        "--rtt", type=float, default=0.0, metavar="MS", help="round-trip delay of that link"
+    )
     latency.add_argument("--from-json", default=None, help="render saved results only")
     mix = bench_sub.add_parser("mix", help="bypass-live mixer: CPU per job and realtime factor")
     mix.add_argument("--inputs", default="2,4,9", help="input counts, comma-separated")

@@ -75,6 +75,8 @@ from interlive.client.media import (
     decode_frame_index,
     render_test_pattern,
 )
+from interlive.lab.impair import ImpairmentConfig
+from interlive.lab.tunlink import ImpairedNamespace, impaired_namespace
 
 __all__ = ["PATHS", "main"]
 
@@ -292,16 +294,24 @@ class Server:
     base_url: str
     rtmp_port: int
     secret: str
+    host: str = "127.0.0.1"
+    #: runs a command where the server runs (``ip netns exec NAME`` behind an impaired link)
+    wrapper: list[str] = field(default_factory=list)
 
     def token(self, room: str, identity: str, role: str = "host") -> str:
         return mint_token(self.secret, room=room, identity=identity, role=role)
 
 
 @contextlib.contextmanager
-def running_server(workdir: Path) -> Iterator[Server]:
+def running_server(workdir: Path, link: ImpairedNamespace | None = None) -> Iterator[Server]:
+    """``interlive serve`` on loopback, or inside ``link``'s namespace, reached through it."""
     secret = secrets.token_hex(24)
     http_port, rtmp_port = free_tcp_port(), free_tcp_port()
+    host = link.address if link is not None else "127.0.0.1"
+    wrapper = link.command() if link is not None else []
     process = launch_server(
+        host=host,
+        wrapper=wrapper,
         port=http_port,
         data_dir=workdir / "data",
         secret=secret,
@@ -311,7 +321,7 @@ def running_server(workdir: Path) -> Iterator[Server]:
         extra_args=["--rtmp-port", str(rtmp_port)],
     )
     try:
-        base = f"http://127.0.0.1:{http_port}"
+        base = f"http://{host}:{http_port}"
         deadline = time.monotonic() + START_TIMEOUT
         import urllib.request
 
@@ -327,7 +337,7 @@ def running_server(workdir: Path) -> Iterator[Server]:
                     "interlive serve did not start:\n" + (workdir / "server.log").read_text()
                 )
             time.sleep(0.1)
-        yield Server(base, rtmp_port, secret)
+        yield Server(base, rtmp_port, secret, host, wrapper)
     finally:
         stop_server(process)
 
@@ -398,7 +408,7 @@ class Runner:
             push.stop()
 
     def _rtmp_url(self, room: str, identity: str, token: str) -> str:
-        return f"rtmp://127.0.0.1:{self.server.rtmp_port}/live/{room}/{identity}?token={token}"
+        return f"rtmp://{self.server.host}:{self.server.rtmp_port}/live/{room}/{identity}?token={token}"
 
     async def _read(self, url: str, stamps: Stamps, options: dict[str, str] | None = None) -> None:
         until = self._window(stamps)
@@ -540,7 +550,10 @@ class Runner:
                     pass
 
     async def _nginx(self, stamps: Stamps, start: int) -> None:
-        with nginx_rtmp() as nginx, self._raw_push(nginx.url("cohost"), stamps, start, "nginx"):
+        with (
+            nginx_rtmp(host=self.server.host, wrapper=self.server.wrapper) as nginx,
+            self._raw_push(nginx.url("cohost"), stamps, start, "nginx"),
+        ):
             await asyncio.sleep(1.0)  # the push is up before the player asks for it
             await self._read(nginx.url("cohost"), stamps)
 
@@ -578,10 +591,42 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-async def _run_all(keys: list[str], duration: float) -> list[PathResult]:
-    with tempfile.TemporaryDirectory(prefix="interlive-latency-") as tmp:
+def network_label(loss_percent: float, rtt_ms: float) -> str:
+    """How the run's network is described in the report."""
+    if loss_percent <= 0 and rtt_ms <= 0:
+        return "loopback"
+    return (
+        f"lab link: {loss_percent:g} % random loss each way, {rtt_ms:g} ms RTT "
+        "(every packet, UDP and TCP, through `interlive.lab.tunlink`)"
+    )
+
+
+@contextlib.contextmanager
+def _network(loss_percent: float, rtt_ms: float) -> Iterator[ImpairedNamespace | None]:
+    """Nothing on loopback; else the server side sits behind an impaired TUN link."""
+    if loss_percent <= 0 and rtt_ms <= 0:
+        yield None
+        return
+    one_way = ImpairmentConfig(loss=loss_percent / 100.0, delay=rtt_ms / 2000.0)
+    with impaired_namespace(one_way, one_way, subnet="10.203.0") as link:
+        yield link
+    if link.stats is not None:
+        print(
+            f"latency: link to the server: {link.stats.to_namespace}\n"
+            f"latency: link from the server: {link.stats.from_namespace}",
+            file=sys.stderr,
+        )
+
+
+async def _run_all(
+    keys: list[str], duration: float, loss_percent: float = 0.0, rtt_ms: float = 0.0
+) -> list[PathResult]:
+    with (
+        tempfile.TemporaryDirectory(prefix="interlive-latency-") as tmp,
+        _network(loss_percent, rtt_ms) as link,
+    ):
         workdir = Path(tmp)
-        with running_server(workdir) as server:
+        with running_server(workdir, link) as server:
             runner = Runner(server, workdir, duration)
             results = []
             for i, key in enumerate(keys):
@@ -607,9 +652,13 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             print(f"interlive bench latency: unknown paths {unknown}", file=sys.stderr)
             return 2
+        if args.loss < 0 or args.loss >= 100 or args.rtt < 0:
+            print("interlive bench latency: --loss in [0, 100), --rtt >= 0", file=sys.stderr)
+            return 2
         logging.basicConfig(level=logging.WARNING)
-        results = asyncio.run(_run_all(keys, args.duration))
+        results = asyncio.run(_run_all(keys, args.duration, args.loss, args.rtt))
         info = RunInfo(
+            network=network_label(args.loss, args.rtt),
             command="interlive bench latency " + " ".join(shlex.quote(a) for a in sys.argv[3:]),
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             commit=_commit(),
@@ -624,6 +673,6 @@ def main(args: argparse.Namespace) -> int:
         with Path(args.output).open("a") as out:
             out.write("\n" + report)
     if args.plot:
-        plot(results, Path(args.plot))
+        plot(results, Path(args.plot), info.network)
         print(f"plot: {args.plot}", file=sys.stderr)
     return 0 if all(r.note is None or r.key in NOT_YET for r in results) else 1

@@ -30,7 +30,11 @@ CHROMIUM_ARGS: Final = (
     "--disable-component-update",
     "--disable-sync",
     "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    # the page is fulfilled by Playwright, so Chromium deems it public and would block its
+    # requests to a server on a private address (behind the lab link: 10.x) as local
+    # network access
+    "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks,"
+    "BlockInsecurePrivateNetworkRequests",
     "--autoplay-policy=no-user-gesture-required",
 )
 PAGE_PATH: Final = "/bench/latency-viewer.html"

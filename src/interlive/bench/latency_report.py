@@ -89,6 +89,8 @@ class RunInfo:
     commit: str
     duration_s: float
     machine: str
+    #: "loopback", or the impaired link the server sat behind
+    network: str = "loopback"
 
 
 def _ms(value: float) -> str:
@@ -100,7 +102,8 @@ def render_report(info: RunInfo, results: Sequence[PathResult]) -> str:
     lines = [
         f"### Run of {info.date} (commit {info.commit})",
         "",
-        f"`{info.command}`, {info.duration_s:.0f} s per path, {info.machine}.",
+        f"`{info.command}`, {info.duration_s:.0f} s per path, {info.machine}; "
+        f"network: {info.network}.",
         "",
         "| path | p50 ms | p95 ms | max ms | frames measured / sent | goal (p95) | met |",
         "|------|-------:|-------:|-------:|-----------------------:|-----------:|-----|",
@@ -136,7 +139,7 @@ def render_report(info: RunInfo, results: Sequence[PathResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: Sequence[PathResult], path: Path) -> None:
+def plot(results: Sequence[PathResult], path: Path, network: str = "loopback") -> None:
     """Latency distributions per path with the goals, as a PNG (matplotlib, Agg)."""
     import matplotlib
 
@@ -174,7 +177,7 @@ def plot(results: Sequence[PathResult], path: Path) -> None:
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("glass-to-glass latency, ms (box: p25-p75, whiskers p5-p95; red: p95 goal)")
-    ax.set_title("interlive latency by path on this machine (loopback)")
+    ax.set_title(f"interlive latency by path on this machine ({network.split(' (')[0]})")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -46,10 +46,11 @@ class NginxRtmp:
     port: int
     prefix: Path
     process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
 
     def url(self, name: str) -> str:
         """The publish and play URL of stream ``name`` in the ``live`` application."""
-        return f"rtmp://127.0.0.1:{self.port}/live/{name}"
+        return f"rtmp://{self.host}:{self.port}/live/{name}"
 
     def log(self) -> str:
         try:
@@ -58,8 +59,8 @@ class NginxRtmp:
             return ""
 
 
-def nginx_config(port: int, prefix: Path, module: Path) -> str:
-    """A self-contained nginx.conf: the RTMP module, one ``live`` app on 127.0.0.1:``port``."""
+def nginx_config(port: int, prefix: Path, module: Path, host: str = "127.0.0.1") -> str:
+    """A self-contained nginx.conf: the RTMP module, one ``live`` app on ``host``:``port``."""
     return f"""load_module {module};
 daemon off;
 master_process off;
@@ -69,7 +70,7 @@ error_log {prefix}/error.log info;
 events {{ worker_connections 256; }}
 rtmp {{
     server {{
-        listen 127.0.0.1:{port};
+        listen {host}:{port};
         chunk_size 4096;
         application live {{
             live on;
@@ -92,19 +93,26 @@ def _module() -> Path:
     )
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_listening(
+    host: str, port: int, process: subprocess.Popen[bytes], deadline: float
+) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise NginxRtmpError(f"nginx exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
             return
         time.sleep(0.05)
     raise NginxRtmpError(f"nginx did not listen on {port} within {START_TIMEOUT:.0f} s")
 
 
 @contextlib.contextmanager
-def nginx_rtmp(port: int | None = None) -> Iterator[NginxRtmp]:
-    """nginx-rtmp on 127.0.0.1:``port`` (a free one by default) while the context lasts."""
+def nginx_rtmp(
+    port: int | None = None, *, host: str = "127.0.0.1", wrapper: list[str] | None = None
+) -> Iterator[NginxRtmp]:
+    """nginx-rtmp on ``host``:``port`` (a free one by default) while the context lasts.
+
+    ``wrapper`` runs nginx through another command, e.g. ``ip netns exec NAME``.
+    """
     binary = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
@@ -117,19 +125,28 @@ def nginx_rtmp(port: int | None = None) -> Iterator[NginxRtmp]:
     with tempfile.TemporaryDirectory(prefix="interlive-nginx-") as tmp:
         prefix = Path(tmp)
         conf = prefix / "nginx.conf"
-        conf.write_text(nginx_config(port, prefix, module))
+        conf.write_text(nginx_config(port, prefix, module, host))
         with (prefix / "stdout.log").open("wb") as out:
             process = subprocess.Popen(
-                [binary, "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf)],
+                [
+                    *(wrapper or []),
+                    binary,
+                    "-p",
+                    str(prefix),
+                    "-e",
+                    str(prefix / "error.log"),
+                    "-c",
+                    str(conf),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        server = NginxRtmp(port, prefix, process)
+        server = NginxRtmp(port, prefix, process, host)
         try:
             try:
-                _wait_listening(port, process, time.monotonic() + START_TIMEOUT)
+                _wait_listening(host, port, process, time.monotonic() + START_TIMEOUT)
             except NginxRtmpError as exc:
                 raise NginxRtmpError(f"{exc}\n{server.log()}") from None
             yield server

@@ -38,11 +38,20 @@ def launch_server(
     workers: int = 1,
     log_level: str = "info",
     extra_args: list[str] | None = None,
+    host: str = "127.0.0.1",
+    wrapper: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
+    """``interlive serve`` on ``host``; ``wrapper`` runs it through another command first.
+
+    ``wrapper`` is e.g. ``["ip", "netns", "exec", NAME]`` (which execs the
+    server in place, so the process signalled is the server itself).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
+        *(wrapper or []),
         *interlive_command(), "serve",
-        "--host", "127.0.0.1",
+        "--host", host,
+        "--udp-bind", host,
         "--http-port", str(port),
         "--udp-port", "0",
         "--workers", str(workers),

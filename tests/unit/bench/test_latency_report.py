@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -84,3 +85,21 @@ def test_the_hls_path_is_measured_not_deferred() -> None:
 
     assert PATHS["webrtc-hls"][1] == "hls" and "webrtc-hls" not in NOT_YET
     assert HLS_OPTIONS["live_start_index"] == "-1"  # a live client at the live edge
+
+
+def test_the_network_is_named_and_old_results_read_as_loopback(tmp_path: Path) -> None:
+    from interlive.bench.latency import network_label
+
+    assert network_label(0, 0) == "loopback"
+    lossy = network_label(2, 100)
+    assert lossy.startswith("lab link: 2 % random loss each way, 100 ms RTT")
+    text = render_report(RunInfo("c", "d", "e", 20.0, "2 cores", lossy), results())
+    assert "network: lab link: 2 % random loss each way, 100 ms RTT" in text
+    saved = tmp_path / "old.json"  # saved before the network field existed
+    save_results(saved, INFO, results())
+    payload = json.loads(saved.read_text())
+    del payload["info"]["network"]
+    saved.write_text(json.dumps(payload))
+    assert load_results(saved)[0].network == "loopback"
+    plot(results(), tmp_path / "lossy.png", lossy)
+    assert (tmp_path / "lossy.png").stat().st_size > 0
