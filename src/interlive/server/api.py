@@ -26,6 +26,7 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, Role, TokenError, bearer_token, verify_token
 from interlive.server.errors import HttpError
+from interlive.server.keys import PLANE
 from interlive.server.rooms import (
     ADMIN_ROOM,
     RoomRegistry,
@@ -191,7 +192,7 @@ def _room_summary(registry: RoomRegistry, name: str, stage: StageRoom) -> dict[s
 
 
 def _plane(request: web.Request) -> ControlPlane:
-    plane: ControlPlane = request.app["plane"]
+    plane: ControlPlane = request.app[PLANE]
     return plane
 
 

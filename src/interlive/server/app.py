@@ -29,6 +29,7 @@ from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
 from interlive.config import ServerConfig
 from interlive.server import api, dev, signaling_ws
 from interlive.server.errors import HttpError, error_response
+from interlive.server.keys import METRICS_SOURCES, MODES, PLANE
 from interlive.server.live_api import register as register_live
 from interlive.server.metrics import render_metrics
 from interlive.server.rooms import Mode, RoomRegistry, RoomService
@@ -119,7 +120,7 @@ async def _read_body(request: web.Request, content_type: str) -> str:
 
 
 def _plane(request: web.Request) -> ControlPlane:
-    plane: ControlPlane = request.app["plane"]
+    plane: ControlPlane = request.app[PLANE]
     return plane
 
 
@@ -190,7 +191,7 @@ def _session(request: web.Request, mode: str) -> tuple[ControlPlane, SessionReco
 
 
 async def session_delete(request: web.Request) -> web.Response:
-    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    plane, record = _session(request, request.app[MODES][request.match_info["kind"]])
     try:
         await plane.pool.call(record.worker, "delete_session", sid=record.sid)
     except RequestError as exc:
@@ -201,7 +202,7 @@ async def session_delete(request: web.Request) -> web.Response:
 
 
 async def session_patch(request: web.Request) -> web.Response:
-    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    plane, record = _session(request, request.app[MODES][request.match_info["kind"]])
     fragment = await _read_body(request, SDPFRAG)
     if_match = request.headers.get("If-Match")
     if if_match is not None and if_match != "*" and if_match != record.etag:
@@ -217,7 +218,7 @@ async def session_patch(request: web.Request) -> web.Response:
 
 async def session_stats(request: web.Request) -> web.Response:
     """The session's streams both ways and, per viewer stream, how its loss is repaired."""
-    plane, record = _session(request, request.app["modes"][request.match_info["kind"]])
+    plane, record = _session(request, request.app[MODES][request.match_info["kind"]])
     result = await plane.pool.call(record.worker, "session_stats", sid=record.sid)
     return web.json_response(result)
 
@@ -248,7 +249,7 @@ async def metrics(request: web.Request) -> web.Response:
     extra = {"interlive_workers_alive": float(len(alive))}
     text = render_metrics(stats, extra)
     # families of the control process's other parts (the RTMP edge), set up by serve()
-    text += "".join(render() for render in request.app.get("metrics_sources", ()))
+    text += "".join(render() for render in request.app.get(METRICS_SOURCES, ()))
     return web.Response(
         text=text,
         content_type="text/plain",
@@ -284,16 +285,16 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def _on_cleanup(app: web.Application) -> None:
-    plane: ControlPlane = app["plane"]
+    plane: ControlPlane = app[PLANE]
     await plane.stage.close()
     await plane.webhooks.close()
 
 
 def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Application:
     app = web.Application(middlewares=[errors_and_cors], client_max_size=MAX_SDP_BYTES * 2)
-    app["plane"] = ControlPlane(config, pool, secret)
+    app[PLANE] = ControlPlane(config, pool, secret)
     app.on_cleanup.append(_on_cleanup)
-    app["modes"] = {"whip": "publish", "whep": "subscribe"}
+    app[MODES] = {"whip": "publish", "whep": "subscribe"}
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/whip/{room}", whip_post)
@@ -304,8 +305,8 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     app.router.add_get("/{kind:whip|whep}/{room}/sessions/{sid}/stats", session_stats)
     app.router.add_route("OPTIONS", "/{kind:whip|whep}/{tail:.*}", options)
     api.register(app)
-    signaling_ws.register(app, app["plane"])
-    register_live(app, app["plane"])
+    signaling_ws.register(app, app[PLANE])
+    register_live(app, app[PLANE])
     if config.dev:  # only with `interlive serve --dev`: mints tokens over HTTP
         dev.register(app)
     root = web_root()

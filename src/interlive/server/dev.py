@@ -15,6 +15,7 @@ from aiohttp import web
 
 from interlive.auth import DEFAULT_TTL, Role, mint_token
 from interlive.server.errors import HttpError
+from interlive.server.keys import PLANE
 
 __all__ = ["register"]
 
@@ -45,7 +46,7 @@ async def dev_token(request: web.Request) -> web.Response:
         raise HttpError(400, "bad_request", f"ttl: 1..{MAX_TTL} seconds")
     if room == "*":
         raise HttpError(400, "bad_request", "room: admin tokens are not minted over HTTP")
-    secret: str = request.app["plane"].secret
+    secret: str = request.app[PLANE].secret
     token = mint_token(secret, room=room, identity=identity, role=role, ttl=ttl)
     return web.json_response(
         {"token": token, "room": room, "identity": identity, "role": role.value, "ttl": ttl},

@@ -74,6 +74,7 @@ from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, pars
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
 from interlive.server.errors import HttpError
+from interlive.server.keys import LIVE, PLAYBACK
 from interlive.server.playback import (
     FLV_HEADERS,
     FLV_START,
@@ -600,7 +601,7 @@ class LiveManager:
 
 
 def _manager(request: web.Request) -> LiveManager:
-    manager: LiveManager = request.app["live"]
+    manager: LiveManager = request.app[LIVE]
     return manager
 
 
@@ -728,7 +729,7 @@ async def _mix_flv(request: web.Request, handler: Any) -> web.StreamResponse:
 
 async def _play_mix(request: web.Request, job: LiveJob) -> web.StreamResponse:
     manager = _manager_of(request.app)
-    hub: PlaybackHub | None = request.app.get("playback")
+    hub: PlaybackHub | None = request.app.get(PLAYBACK)
     transport = request.transport
 
     def kill() -> None:
@@ -763,12 +764,12 @@ async def _on_cleanup(app: web.Application) -> None:
 
 
 def _manager_of(app: web.Application) -> LiveManager:
-    manager: LiveManager = app["live"]
+    manager: LiveManager = app[LIVE]
     return manager
 
 
 def register(app: web.Application, plane: ControlPlane) -> None:
-    app["live"] = LiveManager(plane)
+    app[LIVE] = LiveManager(plane)
     app.on_shutdown.append(_on_cleanup)
     app.middlewares.append(_mix_flv)
     app.router.add_post("/api/rooms/{room}/live", post_live)

@@ -58,6 +58,7 @@ from interlive.media.flv import FlvHeader, FlvTag
 from interlive.media.flv_queue import PlayerQueue, QueueLimits, Verdict
 from interlive.media.rtp_flv import RtpFlvSource, StreamSpec, subscribe_media
 from interlive.server.errors import HttpError
+from interlive.server.keys import LIVE, PLAYBACK
 from interlive.server.workers import WorkerHandle
 from interlive.worker.channel import Event, RequestError
 
@@ -698,7 +699,7 @@ async def _participant_flv_first(request: web.Request, handler: Any) -> web.Stre
 
 
 async def _play_participant(request: web.Request, room: str, identity: str) -> web.StreamResponse:
-    hub: PlaybackHub = request.app["playback"]
+    hub: PlaybackHub = request.app[PLAYBACK]
     try:
         hub.authorize(request_token(request), room, identity)
         if request.method == "HEAD":  # playable: say so without opening a feed
@@ -741,7 +742,7 @@ async def _play_participant(request: web.Request, room: str, identity: str) -> w
 
 
 async def _room_mix_flv(request: web.Request) -> web.Response:
-    hub: PlaybackHub = request.app["playback"]
+    hub: PlaybackHub = request.app[PLAYBACK]
     try:
         hub.authorize(request_token(request), request.match_info["room"], None)
     except PlaybackError as exc:
@@ -757,9 +758,9 @@ def register_routes(app: web.Application, hub: PlaybackHub) -> None:
     route added earlier by the bypass-live API takes precedence over the 404
     registered here, which is the hand-over this is meant for.
     """
-    app["playback"] = hub
+    app[PLAYBACK] = hub
     if "live" in app:
-        hub.live = app["live"]
+        hub.live = app[LIVE]
     app.middlewares.append(_participant_flv_first)
     app.router.add_get("/live/{room}/{identity}.flv", _participant_flv)
     app.router.add_get("/live/{room}.flv", _room_mix_flv)

@@ -11,6 +11,7 @@ from aiohttp import web
 from interlive.auth import resolve_secret
 from interlive.config import ServerConfig
 from interlive.server.app import create_app
+from interlive.server.keys import METRICS_SOURCES, PLANE
 from interlive.server.playback import PlaybackHub
 from interlive.server.playback import register_routes as register_playback
 from interlive.server.rtmp_edge import RtmpEdge
@@ -34,10 +35,10 @@ async def serve(config: ServerConfig) -> None:
         await pool.stop()
         raise
     app = create_app(config, pool, secret)
-    playback = PlaybackHub(app["plane"])
+    playback = PlaybackHub(app[PLANE])
     register_playback(app, playback)
-    rtmp = RtmpEdge(config, app["plane"], playback=playback) if config.rtmp_port else None
-    metrics_sources = app.setdefault("metrics_sources", [])
+    rtmp = RtmpEdge(config, app[PLANE], playback=playback) if config.rtmp_port else None
+    metrics_sources = app.setdefault(METRICS_SOURCES, [])
     metrics_sources.append(playback.render_metrics)
     if rtmp is not None:
         metrics_sources.append(rtmp.render_metrics)

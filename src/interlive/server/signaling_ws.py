@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import WSMsgType, web
 
 from interlive.auth import AccessToken, TokenError, verify_token
+from interlive.server.keys import SIGNALING
 from interlive.server.rooms import ADMIN_ROOM, CONFERENCE, Outcome
 from interlive.server.workers import WorkerHandle
 from interlive.stage.model import (
@@ -616,7 +617,7 @@ class SignalingHub:
 def register(app: web.Application, plane: ControlPlane) -> SignalingHub:
     """Add ``GET /ws`` to ``app``; its connections close when the app shuts down."""
     hub = SignalingHub(plane)
-    app["signaling"] = hub
+    app[SIGNALING] = hub
     app.router.add_get("/ws", hub.handle)
     app.on_shutdown.append(hub.shutdown)
     return hub

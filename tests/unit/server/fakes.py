@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from interlive.auth import mint_token
 from interlive.config import ServerConfig
 from interlive.server.app import ControlPlane, create_app
+from interlive.server.keys import PLANE
 from interlive.server.workers import WorkerPool
 from interlive.worker.channel import Event, RequestError
 
@@ -119,4 +120,4 @@ async def running_app(**config: Any) -> AsyncIterator[App]:
     pool = FakePool()
     app = create_app(ServerConfig(**config), cast(WorkerPool, pool), SECRET)
     async with TestClient(TestServer(app)) as client:
-        yield App(client, pool, app["plane"])
+        yield App(client, pool, app[PLANE])

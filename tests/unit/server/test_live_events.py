@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from interlive.config import ServerConfig
 from interlive.mix.job import LiveSpec
 from interlive.server.app import create_app
+from interlive.server.keys import LIVE
 from interlive.server.live_api import LIVE_ACTOR, LiveManager
 from interlive.server.rooms import LiveOutputState, LiveStarted, LiveStopped
 from interlive.server.webhooks import SIGNATURE_HEADER, event_payload, mask_url, verify_signature
@@ -158,7 +159,7 @@ async def live_app(tmp_path: Path) -> AsyncIterator[Setup]:
     async with receiver() as hook:
         config = ServerConfig(data_dir=tmp_path, webhooks=(hook.url,))
         app = create_app(config, cast(WorkerPool, ConferencePool()), SECRET)
-        manager: LiveManager = app["live"]
+        manager: LiveManager = app[LIVE]
         manager.status_interval = 0.02
         manager._spawn = spawn  # type: ignore[method-assign]
         async with TestClient(TestServer(app)) as client:
