@@ -24,3 +24,19 @@ async def poll_async(
         await asyncio.sleep(interval)
         value = sample()
     return value
+
+
+async def eventually(
+    check: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """``check()``'s first truthy value (awaited if it is a coroutine); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f} s; last: {value!r}")
+        await asyncio.sleep(interval)

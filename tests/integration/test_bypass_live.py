@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 from interlive.bench.serverproc import free_tcp_port
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import eventually
 
 ROOM = "show"
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -85,19 +86,6 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
         yield server
     finally:
         server.stop()
-
-
-async def poll(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 async def ffprobe(url: str, timeout: float = 20.0) -> dict[str, Any]:
@@ -187,7 +175,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
             ok = st["outputs"] and st["outputs"][0]["state"] == "live" and len(decoding) == 2
             return st if ok else None
 
-        st = await poll(live_state, "the push to go live with both inputs decoding", 30)
+        st = await eventually(live_state, "the push to go live with both inputs decoding", 30)
         probe = await ffprobe(push)
         s = streams(probe)
         assert s["video"]["codec_name"] == "h264"
@@ -202,7 +190,9 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
 
         # HLS written by interlive, served by interlive
         hls = server.url(f"/live/{ROOM}/index.m3u8")
-        await poll(lambda: server.get(f"/live/{ROOM}/index.m3u8")[0] == 200, "the HLS playlist")
+        await eventually(
+            lambda: server.get(f"/live/{ROOM}/index.m3u8")[0] == 200, "the HLS playlist", 20
+        )
         s = streams(await ffprobe(hls))
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
         # HTTP-FLV of the mix, from interlive itself
@@ -222,7 +212,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
             ok = [i["identity"] for i in st["inputs"]] == ["alice"] and st["video_frames"] > frames
             return st if ok and st["outputs"][0]["state"] == "live" else None
 
-        await poll(one_input, "bob's input to leave the mix")
+        await eventually(one_input, "bob's input to leave the mix", 20)
 
         # outputs change live: the first push ends, a second one starts
         push = f"rtmp://127.0.0.1:{nginx.port}/live/mix2"
@@ -234,7 +224,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
             outs = st["outputs"]
             return len(outs) == 1 and outs[0]["url"] == push and outs[0]["state"] == "live"
 
-        await poll(second_push, "the second push to go live")
+        await eventually(second_push, "the second push to go live", 20)
         s = streams(await ffprobe(push))
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
 
@@ -246,10 +236,10 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
             out: dict[str, Any] = st["outputs"][0]
             return out
 
-        await poll(lambda: _not_live(output_state()), "the output to notice the outage", 20)
+        await eventually(lambda: _not_live(output_state()), "the output to notice the outage", 20)
         await asyncio.sleep(10)  # the outage itself
         nginx.start()
-        out = await poll(lambda: _live_again(output_state()), "the push to resume", 60)
+        out = await eventually(lambda: _live_again(output_state()), "the push to resume", 60)
         assert out["reconnects"] >= 1
         s = streams(await ffprobe(push))
         assert s["video"]["codec_name"] == "h264"
@@ -302,7 +292,7 @@ async def test_delete_finalizes_the_files_and_ends_the_mixer(server: RunningServ
             ok = files["record"]["video_frames"] >= 90 and st["inputs"][0]["frames_decoded"] > 0
             return st if ok else None
 
-        st = await poll(decoding, "three seconds of the mix in the files")
+        st = await eventually(decoding, "three seconds of the mix in the files", 20)
         async with http.delete(f"/api/rooms/{ROOM}/live", headers=headers) as r:
             assert r.status == 204
         with pytest.raises(ProcessLookupError):

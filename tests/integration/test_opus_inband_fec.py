@@ -24,7 +24,6 @@ import math
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import av
 import numpy as np
@@ -35,6 +34,7 @@ from interlive.lab.impair import Impairment, ImpairmentConfig
 from interlive.lab.proxy import Address, ImpairmentProxy
 from interlive.media.opus import OpusDecoderStats
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import eventually
 
 ROOM = "fec"
 PUBLISHER_LOSS = 0.10
@@ -98,18 +98,6 @@ async def speech_like_frames() -> AsyncIterator[av.AudioFrame]:
         yield frame
 
 
-async def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Return ``check()``'s first truthy value, or fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert loop.time() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        await asyncio.sleep(interval)
-
-
 def delta(after: OpusDecoderStats, before: OpusDecoderStats) -> OpusDecoderStats:
     return OpusDecoderStats(
         **{
@@ -160,7 +148,9 @@ async def test_publisher_turns_fec_on_and_subscriber_recovers_from_it(
                 pub.wait_connected(CONNECT_TIMEOUT), sub.wait_connected(CONNECT_TIMEOUT)
             )
             reader = asyncio.create_task(drain())
-            await poll(lambda: sub.audio_fec_stats().frames_decoded >= 25, 10.0, "first audio")
+            await eventually(
+                lambda: sub.audio_fec_stats().frames_decoded >= 25, "first audio", 10.0
+            )
             clean = sub.audio_fec_stats()
             assert clean.frames_lost == 0, f"loss before any impairment: {clean}"
 
@@ -168,10 +158,10 @@ async def test_publisher_turns_fec_on_and_subscriber_recovers_from_it(
             publisher_up.set_config(ImpairmentConfig(loss=PUBLISHER_LOSS))
             viewer_down.set_config(ImpairmentConfig(loss=VIEWER_LOSS))
 
-            state = await poll(
+            state = await eventually(
                 lambda: (s := pub.audio_fec_state()) is not None and s.inband_fec and s,
-                FEC_ON_TIMEOUT,
                 "the publisher to turn FEC on",
+                FEC_ON_TIMEOUT,
             )
             print(f"publisher FEC on: {state}")
             assert state.negotiated
@@ -180,10 +170,10 @@ async def test_publisher_turns_fec_on_and_subscriber_recovers_from_it(
 
             # Give the first LBRR-bearing packets time to pass the server, then measure.
             start = sub.audio_fec_stats()
-            await poll(
+            await eventually(
                 lambda: delta(sub.audio_fec_stats(), start).frames_lost >= WINDOW_LOST,
-                WINDOW_TIMEOUT,
                 f"{WINDOW_LOST} lost frames at the subscriber",
+                WINDOW_TIMEOUT,
             )
             window = delta(sub.audio_fec_stats(), start)
             end_state = pub.audio_fec_state()

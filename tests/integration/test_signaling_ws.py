@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -33,23 +33,11 @@ from interlive.client import (
     decode_frame_index,
 )
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import eventually
 
 ROOM = "show"
 OFFSET = 1_000_000  # publisher i's frame indices start at i * OFFSET
 HOST, COHOST, AUDIENCE = 0, 1, 2
-
-
-async def poll(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    """``check()`` until it returns something true (awaiting it if needed), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)
@@ -175,10 +163,12 @@ async def test_raise_hand_accept_publish_and_demote_on_the_same_peer_connections
                 await asyncio.wait_for(track.recv(), 1.0)
                 last_frame = loop.time()
         assert last_frame - demoted_at < 1.5, "bob's video still flowed after the demotion"
-        await poll(lambda: host.mid_of("bob", "video") is None, "the host's re-offer without bob")
+        await eventually(
+            lambda: host.mid_of("bob", "video") is None, "the host's re-offer without bob"
+        )
         transceiver = host.transceiver(mid)
         assert transceiver is not None
-        await poll(lambda: transceiver.currentDirection == "inactive", "bob's line inactive")
+        await eventually(lambda: transceiver.currentDirection == "inactive", "bob's line inactive")
         state = await room_state(server)
         bob = next(p for p in state["participants"] if p["identity"] == "bob")
         assert bob["role"] == "audience" and bob["tracks"] == []
@@ -332,4 +322,6 @@ async def test_resume_within_the_window_keeps_role_and_media(server: RunningServ
         again = StageClient()
         async with stage(again):
             await again.join(server.base_url, server.token(ROOM, "carol", "audience"))
-            await poll(lambda: carol.close_code == 4001, "the older connection closed (replaced)")
+            await eventually(
+                lambda: carol.close_code == 4001, "the older connection closed (replaced)"
+            )

@@ -34,6 +34,7 @@ from interlive.client import (
 )
 from interlive.server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.helpers.server import RunningServer
+from tests.helpers.wait import eventually
 
 ROOM = "show"
 OFFSET = 7_000_000  # carol's frame indices start here
@@ -74,19 +75,6 @@ async def webhook_receiver() -> AsyncIterator[Hook]:
         yield hook
     finally:
         await runner.cleanup()
-
-
-async def poll(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """``check()`` until it returns something true (awaiting it if needed), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 class Rest:
@@ -217,11 +205,11 @@ async def test_promote_publish_demote_kick(
                 # kick: every session of carol ends
                 status, _ = await host.call("DELETE", f"/api/rooms/{ROOM}/participants/carol")
                 assert status == 204
-                await poll(
+                await eventually(
                     lambda: carol_watch.pc.connectionState in ("closed", "failed"),
                     "carol's WHEP session to close",
                 )
-                await poll(
+                await eventually(
                     lambda: carol_pub.pc.connectionState in ("closed", "failed"),
                     "carol's WHIP session to close",
                 )
@@ -229,7 +217,7 @@ async def test_promote_publish_demote_kick(
                 assert status == 404
                 status, room = await host.call("GET", f"/api/rooms/{ROOM}")
                 assert sorted(p["identity"] for p in room["participants"]) == ["dave", "erin"]
-                await poll(
+                await eventually(
                     lambda: server.metrics()["interlive_sessions"] == 2, "the kicked sessions"
                 )
             finally:
@@ -238,7 +226,7 @@ async def test_promote_publish_demote_kick(
             status, rooms = await host.call("GET", "/api/rooms")
             assert status == 200 and rooms == {"rooms": []}
 
-        await poll(
+        await eventually(
             lambda: any(e["event"] == "room_finished" for e in hook.events()),
             "the room_finished webhook",
             timeout=15,
