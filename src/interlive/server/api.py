@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from interlive.auth import AccessToken, Role, TokenError, bearer_token, verify_token
+from interlive.server.body import read_body
 from interlive.server.errors import HttpError
 from interlive.server.keys import PLANE
 from interlive.server.rooms import (
@@ -289,7 +290,7 @@ async def update_participant(request: web.Request) -> web.Response:
     token = _scoped(_token(request), room)
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise HttpError(400, "bad_request", f"body over {MAX_BODY} bytes")
-    body = await request.content.read(MAX_BODY + 1)
+    body = await read_body(request, MAX_BODY)
     try:
         update = parse_participant_update(body)
     except ValueError as exc:

@@ -28,6 +28,7 @@ from aiohttp import web
 from interlive.auth import AccessToken, TokenError, bearer_token, verify_token
 from interlive.config import ServerConfig
 from interlive.server import api, dev, signaling_ws
+from interlive.server.body import read_body
 from interlive.server.errors import HttpError, error_response
 from interlive.server.keys import METRICS_SOURCES, MODES, PLANE
 from interlive.server.live_api import register as register_live
@@ -110,7 +111,7 @@ async def _read_body(request: web.Request, content_type: str) -> str:
         raise HttpError(415, "unsupported_media_type", f"Content-Type must be {content_type}")
     if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
         raise HttpError(413, "too_large", f"body over {MAX_SDP_BYTES} bytes")
-    body = await request.content.read(MAX_SDP_BYTES + 1)
+    body = await read_body(request, MAX_SDP_BYTES)
     if len(body) > MAX_SDP_BYTES:
         raise HttpError(413, "too_large", f"body over {MAX_SDP_BYTES} bytes")
     try:

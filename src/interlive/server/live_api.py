@@ -73,6 +73,7 @@ from interlive.media.rtp_flv import is_sequence_header
 from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
+from interlive.server.body import read_body
 from interlive.server.errors import HttpError
 from interlive.server.keys import LIVE, PLAYBACK
 from interlive.server.playback import (
@@ -626,7 +627,7 @@ def _host_of(request: web.Request) -> str:
 
 
 async def _json(request: web.Request) -> Any:
-    body = await request.content.read(MAX_BODY + 1)
+    body = await read_body(request, MAX_BODY)
     if len(body) > MAX_BODY:
         raise HttpError(400, "bad_request", f"body over {MAX_BODY} bytes")
     try:
