@@ -84,6 +84,7 @@ __all__ = [
     "AvSync",
     "RtpFlvSource",
     "RtpFlvStats",
+    "StartTags",
     "StreamSpec",
     "is_sequence_header",
     "is_video_keyframe",
@@ -136,6 +137,33 @@ def is_sequence_header(tag: FlvTag) -> bool:
     if tag.tag_type == TagType.VIDEO:
         return len(data) >= 2 and data[1] == AvcPacketType.SEQUENCE_HEADER
     return len(data) >= 2 and data[0] >> 4 == 10 and data[1] == AacPacketType.SEQUENCE_HEADER
+
+
+class StartTags:
+    """The tags a player needs before media, kept up to date as tags go by.
+
+    onMetaData, then the latest AAC and AVC sequence headers: a player that
+    joins (or drops to a keyframe) after they were sent gets them first.
+    """
+
+    __slots__ = ("audio_config", "metadata", "video_config")
+
+    def __init__(self) -> None:
+        self.metadata: FlvTag | None = None
+        self.audio_config: FlvTag | None = None
+        self.video_config: FlvTag | None = None
+
+    def observe(self, tag: FlvTag) -> None:
+        if tag.tag_type == TagType.SCRIPT:
+            self.metadata = tag
+        elif is_sequence_header(tag):
+            if tag.tag_type == TagType.VIDEO:
+                self.video_config = tag
+            else:
+                self.audio_config = tag
+
+    def tags(self) -> list[FlvTag]:
+        return [t for t in (self.metadata, self.audio_config, self.video_config) if t is not None]
 
 
 def _extend(ts32: int, reference: int) -> int:
@@ -317,10 +345,7 @@ class RtpFlvSource:
         self._last_audio_ms: int | None = None
         self._tags: list[FlvTag] = []
         self._out: list[bytes] = []
-        #: the tags a player needs before media: onMetaData, then the latest sequence headers
-        self.metadata: FlvTag | None = None
-        self.video_config: FlvTag | None = None
-        self.audio_config: FlvTag | None = None
+        self.start = StartTags()
         self._next_report: float | None = None
         self._last_pli: float | None = None
         self._pli_due: float | None = None
@@ -402,13 +427,7 @@ class RtpFlvSource:
         if not data:
             return
         for tag in self._reader.feed(data):
-            if tag.tag_type == TagType.SCRIPT:
-                self.metadata = tag
-            elif is_sequence_header(tag):
-                if tag.tag_type == TagType.VIDEO:
-                    self.video_config = tag
-                else:
-                    self.audio_config = tag
+            self.start.observe(tag)
             self.stats.tags += 1
             self._tags.append(tag)
 
@@ -434,7 +453,7 @@ class RtpFlvSource:
 
     def start_tags(self) -> list[FlvTag]:
         """What a new player gets before its first keyframe: onMetaData and sequence headers."""
-        return [t for t in (self.metadata, self.audio_config, self.video_config) if t is not None]
+        return self.start.tags()
 
     def tags(self) -> list[FlvTag]:
         """The tags produced since the last call, in order."""

@@ -66,10 +66,10 @@ from aiohttp import web
 
 from interlive.auth import AccessToken, Grants, Role, TokenError, bearer_token, verify_token
 from interlive.media.avc import AudioSpecificConfig
-from interlive.media.flv import FlvMuxer, FlvReader, FlvTag, TagType
+from interlive.media.flv import FlvMuxer, FlvReader, FlvTag
 from interlive.media.flv_queue import PlayerQueue, QueueLimits, Verdict
 from interlive.media.h264_rtp import annexb_to_nals, nal_type
-from interlive.media.rtp_flv import is_sequence_header
+from interlive.media.rtp_flv import StartTags
 from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
 from interlive.mix.outputs import EncodedPacket
 from interlive.mix.process import SUBSCRIBE_MEDIA, run_mixer
@@ -142,10 +142,7 @@ class MixFlvSource:
         if sps and pps:
             self.muxer.set_parameter_sets(sps[0], pps[0])
         self._reader = FlvReader()
-        #: the tags a player needs before media: onMetaData, then the latest sequence headers
-        self.metadata: FlvTag | None = None
-        self.audio_config: FlvTag | None = None
-        self.video_config: FlvTag | None = None
+        self.start = StartTags()
 
     def push(self, packet: EncodedPacket) -> list[FlvTag]:
         """One encoded packet in; the tags it completes out (none before the first keyframe)."""
@@ -156,18 +153,12 @@ class MixFlvSource:
             data = self.muxer.write_audio(packet.data, ms)
         tags = self._reader.feed(data) if data else []
         for tag in tags:
-            if tag.tag_type == TagType.SCRIPT:
-                self.metadata = tag
-            elif is_sequence_header(tag):
-                if tag.tag_type == TagType.VIDEO:
-                    self.video_config = tag
-                else:
-                    self.audio_config = tag
+            self.start.observe(tag)
         return tags
 
     def start_tags(self) -> list[FlvTag]:
         """What a new player gets before its first keyframe: onMetaData, then sequence headers."""
-        return [t for t in (self.metadata, self.audio_config, self.video_config) if t is not None]
+        return self.start.tags()
 
 
 class FlvPlayer:
