@@ -759,7 +759,7 @@ def register_routes(app: web.Application, hub: PlaybackHub) -> None:
     registered here, which is the hand-over this is meant for.
     """
     app[PLAYBACK] = hub
-    if "live" in app:
+    if LIVE in app:
         hub.live = app[LIVE]
     app.middlewares.append(_participant_flv_first)
     app.router.add_get("/live/{room}/{identity}.flv", _participant_flv)
