@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,69 +21,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from interlive.bench.serverproc import free_tcp_port
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
+from tests.helpers.nginx import NginxRtmp, nginx_rtmp
 from tests.helpers.server import RunningServer
 from tests.helpers.wait import eventually
 
 ROOM = "show"
-NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("nginx") is None or not NGINX_MODULE.exists() or shutil.which("ffprobe") is None,
-    reason="needs nginx, libnginx-mod-rtmp and ffprobe (scripts/setup.sh)",
-)
-
-
-class Nginx:
-    """nginx-rtmp on 127.0.0.1:port, started and stopped by the test."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_tcp_port()
-        self.conf = root / "nginx.conf"
-        self.conf.write_text(
-            f"load_module {NGINX_MODULE};\n"
-            "daemon off;\nmaster_process off;\nworker_processes 1;\n"
-            f"pid {root}/nginx.pid;\nerror_log {root}/error.log info;\n"
-            "events { worker_connections 64; }\n"
-            "rtmp { server {\n"
-            f"  listen 127.0.0.1:{self.port};\n"
-            "  application live { live on; record off; }\n"
-            "} }\n"
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "nginx",
-                "-p",
-                str(self.root),
-                "-c",
-                str(self.conf),
-                "-e",
-                str(self.root / "error.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-        self.process = None
 
 
 @pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    server = Nginx(tmp_path)
-    server.start()
-    try:
+def nginx(tmp_path: Path) -> Iterator[NginxRtmp]:
+    with nginx_rtmp(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def ffprobe(url: str, timeout: float = 20.0) -> dict[str, Any]:
@@ -118,7 +65,7 @@ def streams(probe: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
-    server: RunningServer, nginx: Nginx
+    server: RunningServer, nginx: NginxRtmp
 ) -> None:
     push = f"rtmp://127.0.0.1:{nginx.port}/live/mix"
     async with (

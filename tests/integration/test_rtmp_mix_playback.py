@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -24,16 +23,17 @@ import aiohttp
 import pytest
 
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
-from tests.helpers.rtmp import rtmp_server_args
+from tests.helpers.rtmp import require_ffmpeg, rtmp_server_args
 from tests.helpers.server import RunningServer
 from tests.helpers.wait import poll_async as poll
 from tests.integration.test_flv_playback import StuckPlayer
 
 ROOM = "mixplay"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("ffprobe") is None, reason="needs ffprobe (scripts/setup.sh)"
-)
+
+@pytest.fixture(autouse=True)
+def _ffmpeg() -> None:
+    require_ffmpeg()  # ffprobe comes with it; missing, the test fails (never skips)
 
 
 class FfprobeError(AssertionError):
