@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -285,6 +285,24 @@ async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_root() / "index.html")
 
 
+#: the stage pages: one template (web/stage.html), a view each: (title, heading)
+STAGE_VIEWS: Final = {
+    "studio": ("studio", "Studio"),
+    "cohost": ("co-host", "Co-host"),
+    "audience": ("watch the stage", "Audience"),
+}
+
+
+async def stage_page(request: web.Request) -> web.Response:
+    """``/static/{studio,cohost,audience}.html``: the one stage app, told which view it is."""
+    view = request.match_info["view"]
+    title, heading = STAGE_VIEWS[view]
+    html = (web_root() / "stage.html").read_text()
+    for key, value in (("title", title), ("view", view), ("heading", heading)):
+        html = html.replace("{{" + key + "}}", value)
+    return web.Response(text=html, content_type="text/html")
+
+
 async def _on_cleanup(app: web.Application) -> None:
     plane: ControlPlane = app[PLANE]
     await plane.stage.close()
@@ -313,5 +331,6 @@ def create_app(config: ServerConfig, pool: WorkerPool, secret: str) -> web.Appli
     root = web_root()
     if (root / "index.html").exists():
         app.router.add_get("/", index)
+        app.router.add_get("/static/{view:studio|cohost|audience}.html", stage_page)
         app.router.add_static("/static/", root, show_index=False)
     return app

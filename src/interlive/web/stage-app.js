@@ -1,4 +1,5 @@
-// The stage pages (studio.html, cohost.html, audience.html): one app whose
+// The stage pages (studio.html, cohost.html, audience.html, all served from
+// stage.html with their view filled in by the server): one app whose
 // panels follow the participant's *current* role in the room.
 //
 // - everyone: the stage grid (a tile per person on stage: video, name, role,
