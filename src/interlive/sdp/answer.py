@@ -25,10 +25,10 @@ It returns a :class:`SessionDescription`; ``str()`` of it is the answer text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from interlive.rtp.types import PayloadType, Ssrc
+from interlive.rtp.types import Ssrc
 from interlive.sdp.model import (
     Candidate,
     Codec,
@@ -43,7 +43,7 @@ from interlive.sdp.model import (
     SsrcGroup,
     effective_ice,
 )
-from interlive.sdp.negotiate import NegotiatedMedia
+from interlive.sdp.negotiate import NegotiatedCodec, NegotiatedMedia
 from interlive.sdp.validate import RTP_PROTO
 
 __all__ = ["MediaAnswer", "SendStream", "answer_setup", "build_answer"]
@@ -162,22 +162,7 @@ def _accepted(
         raise ValueError(
             f"send streams for mid {negotiated.mid!r}, whose answer is {negotiated.direction}"
         )
-    codecs: list[Codec] = []
-    for codec in negotiated.codecs:
-        codecs.append(
-            Codec(
-                codec.payload_type,
-                codec.name,
-                codec.clock_rate,
-                codec.channels,
-                dict(codec.fmtp),
-                list(codec.rtcp_fb),
-                kind=media.kind,
-            )
-        )
-        if codec.rtx_payload_type is not None:
-            apt = {"apt": str(codec.payload_type)}
-            codecs.append(_rtx(codec.rtx_payload_type, codec.clock_rate, apt, media.kind))
+    codecs = codec_lines(negotiated.codecs, media.kind)
     section = MediaSection(
         kind=media.kind,
         port=9,
@@ -198,8 +183,27 @@ def _accepted(
     return section
 
 
-def _rtx(payload_type: PayloadType, clock_rate: int, fmtp: dict[str, str], kind: str) -> Codec:
-    return Codec(payload_type, "rtx", clock_rate, None, fmtp, [], kind=kind)
+def codec_lines(codecs: Iterable[NegotiatedCodec], kind: str) -> list[Codec]:
+    """The ``a=rtpmap``/``fmtp``/``rtcp-fb`` lines of negotiated codecs, each with its RTX."""
+    out: list[Codec] = []
+    for codec in codecs:
+        out.append(
+            Codec(
+                codec.payload_type,
+                codec.name,
+                codec.clock_rate,
+                codec.channels,
+                dict(codec.fmtp),
+                list(codec.rtcp_fb),
+                kind=kind,
+            )
+        )
+        if codec.rtx_payload_type is not None:
+            apt = {"apt": str(codec.payload_type)}
+            out.append(
+                Codec(codec.rtx_payload_type, "rtx", codec.clock_rate, None, apt, [], kind=kind)
+            )
+    return out
 
 
 def _add_simulcast(section: MediaSection, negotiated: NegotiatedMedia) -> None:

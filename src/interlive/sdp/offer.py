@@ -34,10 +34,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from interlive.sdp.answer import SendStream
+from interlive.sdp.answer import SendStream, codec_lines
 from interlive.sdp.model import (
     Candidate,
-    Codec,
     Direction,
     Extmap,
     Fingerprint,
@@ -118,7 +117,7 @@ def build_offer(
             connection=connection,
             mid=section.mid,
             direction="inactive" if section.rejected else section.direction,
-            codecs=_codecs(section),
+            codecs=codec_lines(section.codecs, section.kind),
             extmaps=[Extmap(ext_id, uri) for uri, ext_id in section.extmaps.items()],
             extmap_allow_mixed=extmap_allow_mixed,
             rtcp="9 IN IP4 0.0.0.0",
@@ -158,35 +157,6 @@ def _connection(candidates: Sequence[Candidate]) -> str:
         return "IN IP4 0.0.0.0"
     ip = candidates[0].ip
     return f"IN IP6 {ip}" if ":" in ip else f"IN IP4 {ip}"
-
-
-def _codecs(section: OfferSection) -> list[Codec]:
-    out: list[Codec] = []
-    for codec in section.codecs:
-        out.append(
-            Codec(
-                codec.payload_type,
-                codec.name,
-                codec.clock_rate,
-                codec.channels,
-                dict(codec.fmtp),
-                list(codec.rtcp_fb),
-                kind=section.kind,
-            )
-        )
-        if codec.rtx_payload_type is not None:
-            out.append(
-                Codec(
-                    codec.rtx_payload_type,
-                    "rtx",
-                    codec.clock_rate,
-                    None,
-                    {"apt": str(codec.payload_type)},
-                    [],
-                    kind=section.kind,
-                )
-            )
-    return out
 
 
 def _add_stream(section: MediaSection, stream: SendStream) -> None:
