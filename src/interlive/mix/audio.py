@@ -238,6 +238,10 @@ class AudioMixer:
     def remove_input(self, input_id: str) -> None:
         self._inputs.pop(input_id, None)
 
+    def gain(self, input_id: str) -> float:
+        """The input's gain (the target of a ramp under way)."""
+        return self._inputs[input_id].target_gain
+
     def set_gain(self, input_id: str, gain: float) -> None:
         """Linear gain (0 mutes); ramps over the next output frame."""
         self._input(input_id).target_gain = self._check_gain(gain)

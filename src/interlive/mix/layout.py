@@ -41,6 +41,12 @@ empty until they join).  Regions whose input is absent are left out.  Odd
 pixel values are snapped down to even (the region's left/top and its
 right/bottom edges).
 
+*Background image.*  Every layout may carry ``background_image``, a PNG or
+JPEG given inline as a ``data:`` URI (no URL is ever fetched).
+:func:`parse_data_image` checks the URI (media type, base64, size, the
+format's signature) into a :class:`DataImage` of undecoded bytes; decoding
+and scaling are left to the job (:mod:`interlive.mix.job`, with PyAV).
+
 *Fit.*  A cell has the canvas's shape, a source picture may not.  ``contain``
 scales the source to fit inside the cell (letterbox/pillarbox bars in the
 tile colour); ``cover`` scales it to fill the cell and crops the overflow
@@ -52,10 +58,13 @@ PyAV ``reformat`` call.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias
 
@@ -63,6 +72,7 @@ __all__ = [
     "MAX_REGIONS",
     "CustomLayout",
     "CustomRegion",
+    "DataImage",
     "Fit",
     "GridLayout",
     "LayoutError",
@@ -77,11 +87,15 @@ __all__ = [
     "fit_rect",
     "grid_shape",
     "layout_to_json",
+    "parse_data_image",
     "parse_layout",
 ]
 
 #: The most regions a layout shows (a 5x5 grid).
 MAX_REGIONS = 25
+
+#: The largest inline image (``background_image``, a watermark), decoded bytes.
+MAX_IMAGE_BYTES = 3 * 1024 * 1024
 
 #: Name-label geometry: the box height is a tenth of the cell height, clamped.
 LABEL_MIN_HEIGHT = 14
@@ -149,11 +163,37 @@ class Placement:
 
 
 @dataclass(frozen=True, slots=True)
+class DataImage:
+    """A PNG or JPEG given inline as a ``data:`` URI: its media type and bytes, undecoded."""
+
+    media_type: str  # "image/png" or "image/jpeg"
+    data: bytes = field(repr=False)
+
+    @property
+    def format(self) -> str:
+        """``PNG`` or ``JPEG`` (for messages)."""
+        return "PNG" if self.media_type == "image/png" else "JPEG"
+
+    def uri(self) -> str:
+        """The ``data:`` URI again."""
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    def describe(self) -> dict[str, Any]:
+        """What status shows instead of the bytes: media type, size and SHA-256."""
+        return {
+            "media_type": self.media_type,
+            "bytes": len(self.data),
+            "sha256": hashlib.sha256(self.data).hexdigest(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class GridLayout:
     fit: Fit = Fit.CONTAIN
     labels: bool = True
     background: Rgb = (0, 0, 0)
     gap: int = 0  # pixels between cells, even
+    background_image: DataImage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +204,7 @@ class SpeakerLayout:
     strip: Edge = "bottom"
     strip_size: float = 0.2  # fraction of the canvas height (top/bottom) or width (left/right)
     main: str | None = None  # pinned main input; None follows the active speaker
+    background_image: DataImage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +217,7 @@ class PipLayout:
     corner: Corner = "bottom-right"
     inset_size: float = 0.25  # inset width as a fraction of the canvas width
     margin: int = 16  # pixels from the canvas edges, even
+    background_image: DataImage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +238,7 @@ class CustomLayout:
     fit: Fit = Fit.CONTAIN
     labels: bool = True
     background: Rgb = (0, 0, 0)
+    background_image: DataImage | None = None
 
 
 LayoutSpec: TypeAlias = GridLayout | SpeakerLayout | PipLayout | CustomLayout
@@ -417,7 +460,7 @@ def compute_layout(
 
 # -- the REST ``layout`` field --------------------------------------------------------
 
-_COMMON = ("type", "fit", "labels", "background")
+_COMMON = ("type", "fit", "labels", "background", "background_image")
 _FIELDS: dict[str, tuple[str, ...]] = {
     "grid": (*_COMMON, "gap"),
     "speaker": (*_COMMON, "strip", "strip_size", "main"),
@@ -490,6 +533,53 @@ def _colour(value: object, where: str) -> Rgb:
     if not isinstance(value, str) or not _COLOUR.fullmatch(value):
         raise LayoutError(f"{where}: expected a colour '#rrggbb', got {_kind_name(value)}")
     return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
+_DATA_URI = re.compile(r"data:([^,;]*)((?:;[^,;]*)*),(.*)", re.DOTALL | re.IGNORECASE)
+_SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+
+
+def parse_data_image(value: object, where: str, max_bytes: int = MAX_IMAGE_BYTES) -> DataImage:
+    """A ``data:image/png;base64,...`` or ``data:image/jpeg;base64,...`` value, checked.
+
+    The media type, the base64 text (ASCII whitespace is ignored), the size
+    (at most ``max_bytes`` decoded) and the format's signature are checked;
+    the picture itself is not decoded here.  Raises :class:`LayoutError`.
+    """
+    if not isinstance(value, str):
+        raise LayoutError(
+            f"{where}: expected a data URI ('data:image/png;base64,...' or "
+            f"'data:image/jpeg;base64,...'), got {_kind_name(value)}"
+        )
+    match = _DATA_URI.fullmatch(value)
+    if match is None:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise LayoutError(
+            f"{where}: only data: URIs are taken ('data:image/png;base64,...'), "
+            f"no URL is fetched; got {shown!r}"
+        )
+    media_type = match[1].strip().lower() or "text/plain"
+    if media_type == "image/jpg":
+        media_type = "image/jpeg"
+    if media_type not in _SIGNATURES:
+        raise LayoutError(
+            f"{where}: media type must be image/png or image/jpeg, got {media_type!r}"
+        )
+    if "base64" not in [p.strip().lower() for p in match[2].split(";")]:
+        raise LayoutError(f"{where}: the data URI must be base64 (';base64,')")
+    text = re.sub(r"[ \t\r\n]", "", match[3])
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise LayoutError(f"{where}: not valid base64 ({exc})") from None
+    if not data:
+        raise LayoutError(f"{where}: the image is empty")
+    if len(data) > max_bytes:
+        raise LayoutError(f"{where}: image too large: {len(data)} bytes, at most {max_bytes}")
+    image = DataImage(media_type, data)
+    if not data.startswith(_SIGNATURES[media_type]):
+        raise LayoutError(f"{where}: not a {image.format} image (its signature is missing)")
+    return image
 
 
 def _check_known(name: str | None, where: str, inputs: Collection[str] | None) -> None:
@@ -571,15 +661,17 @@ def parse_layout(
     fit = Fit(_choice(obj.get("fit", "contain"), "layout.fit", tuple(str(f) for f in Fit)))
     labels = _bool(obj.get("labels", True), "layout.labels")
     background = _colour(obj.get("background", "#000000"), "layout.background")
+    raw_image = obj.get("background_image")
+    image = None if raw_image is None else parse_data_image(raw_image, "layout.background_image")
     if kind == "grid":
         gap = _int(obj.get("gap", 0), "layout.gap", 0, _MAX_GAP, even=True)
-        return GridLayout(fit, labels, background, gap)
+        return GridLayout(fit, labels, background, gap, image)
     if kind == "speaker":
         strip: Any = _choice(obj.get("strip", "bottom"), "layout.strip", _EDGES)
         size = _fraction(obj.get("strip_size", 0.2), "layout.strip_size", 0.05, 0.5)
         main = _identity(obj.get("main"), "layout.main")
         _check_known(main, "layout.main", inputs)
-        return SpeakerLayout(fit, labels, background, strip, size, main)
+        return SpeakerLayout(fit, labels, background, strip, size, main, image)
     if kind == "pip":
         main = _identity(obj.get("main"), "layout.main")
         inset = _identity(obj.get("inset"), "layout.inset")
@@ -590,7 +682,7 @@ def parse_layout(
         corner: Any = _choice(obj.get("corner", "bottom-right"), "layout.corner", _CORNERS)
         inset_size = _fraction(obj.get("inset_size", 0.25), "layout.inset_size", 0.1, 0.5)
         margin = _int(obj.get("margin", 16), "layout.margin", 0, _MAX_MARGIN, even=True)
-        return PipLayout(fit, labels, background, main, inset, corner, inset_size, margin)
+        return PipLayout(fit, labels, background, main, inset, corner, inset_size, margin, image)
     raw_regions = obj.get("regions")
     if not isinstance(raw_regions, list) or not raw_regions:
         raise LayoutError(
@@ -609,7 +701,7 @@ def parse_layout(
                 f"layout.regions[{seen[region.input]}]"
             )
         seen[region.input] = k
-    return CustomLayout(regions, fit, labels, background)
+    return CustomLayout(regions, fit, labels, background, image)
 
 
 def layout_to_json(spec: LayoutSpec) -> dict[str, Any]:
@@ -620,6 +712,8 @@ def layout_to_json(spec: LayoutSpec) -> dict[str, Any]:
         "labels": spec.labels,
         "background": f"#{r:02x}{g:02x}{b:02x}",
     }
+    if spec.background_image is not None:
+        out["background_image"] = spec.background_image.uri()
     if isinstance(spec, GridLayout):
         out.update(type="grid", gap=spec.gap)
     elif isinstance(spec, SpeakerLayout):

@@ -3,8 +3,9 @@
 Spawned by the control process (``server/live_api.py``) with the job's
 :class:`~interlive.mix.job.LiveSpec` and one end of a Pipe carrying
 :class:`~interlive.worker.channel.Request` / ``Reply`` (ops ``add_input``,
-``remove_input``, ``set_layout``, ``set_outputs``, ``set_speaker``, ``status``,
-``flv``, ``stop``);
+``remove_input``, ``set_layout`` (the layout, its background image and the
+watermark), ``set_outputs``, ``set_audio`` (per-input gains), ``set_speaker``,
+``status``, ``flv``, ``stop``);
 with ``flv`` on, every encoded packet also goes up the pipe as an ``Event``
 (the control process serves HTTP-FLV of the mix from them).
 
@@ -48,7 +49,7 @@ from interlive.media.opus import OpusFecDecoder
 from interlive.mix.audio import AudioMixer
 from interlive.mix.clearframe import ClearFrameGate, Display, FrameFacts
 from interlive.mix.clock import ClockConfig, OutputClock
-from interlive.mix.compose import I420, Compositor, Tile
+from interlive.mix.compose import I420, Compositor, Tile, Watermark
 from interlive.mix.job import LiveSpec, OutputSpec
 from interlive.mix.layout import Region, compute_layout, fit_rect
 from interlive.mix.outputs import EncodedPacket, Encoders, OutputWriter
@@ -260,6 +261,7 @@ class _Input:
             "frames_held": self.gate.frames_held,
             "display": self.gate.display(self.mixer.loop.time()).value,
             "av_offset_ms": self.sync.av_offset_ms(),
+            "gain": self.mixer.audio.gain(self.identity),
         }
 
 
@@ -279,7 +281,7 @@ class Mixer:
         self.video_frames = 0
         self._regions: tuple[Region, ...] | None = None
         self.active_speaker: str | None = None
-        self._compositor = Compositor(enc.width, enc.height, background=spec.layout.background)
+        self._compositor = _compositor(spec)
         self.outputs: dict[str, OutputWriter] = {}
         self.files: dict[str, OutputWriter] = {}
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +321,7 @@ class Mixer:
         await self.loop.create_datagram_endpoint(lambda: inp.socket, local_addr=(self.host, 0))
         assert inp.socket.transport is not None
         self.inputs[identity] = inp
-        self.audio.add_input(identity)
+        self.audio.add_input(identity, self.spec.audio.gain(identity))
         self._regions = None
         port: int = inp.socket.transport.get_extra_info("sockname")[1]
         return {"host": self.host, "port": port}
@@ -341,10 +343,17 @@ class Mixer:
         return {}
 
     def set_layout(self, spec: LiveSpec) -> dict[str, Any]:
+        """The layout, its background image and the watermark (the encoder is not touched)."""
         self.spec = spec
-        enc = spec.encoding
-        self._compositor = Compositor(enc.width, enc.height, background=spec.layout.background)
+        self._compositor = _compositor(spec)
         self._regions = None
+        return {}
+
+    def set_audio(self, spec: LiveSpec) -> dict[str, Any]:
+        """Per-input gains; each change ramps over one output frame (``AudioMixer``)."""
+        self.spec = spec
+        for identity in self.audio.inputs:
+            self.audio.set_gain(identity, spec.audio.gain(identity))
         return {}
 
     def set_outputs(self, outputs: tuple[OutputSpec, ...]) -> dict[str, Any]:
@@ -453,6 +462,22 @@ class Mixer:
         self._fan_out(self.encoders.encode_audio(frame))
 
 
+def _compositor(spec: LiveSpec) -> Compositor:
+    """The job's compositor: background colour or picture, the watermark (arrays from the spec)."""
+    enc = spec.encoding
+    picture = None
+    if spec.background is not None:
+        picture = I420.from_packed(spec.background, enc.width, enc.height)
+    mark = spec.watermark
+    return Compositor(
+        enc.width,
+        enc.height,
+        background=spec.layout.background,
+        background_image=picture,
+        watermark=None if mark is None else Watermark(mark.rgba, mark.x, mark.y),
+    )
+
+
 # --- the process ---------------------------------------------------------------------------
 
 
@@ -494,6 +519,8 @@ async def _serve(spec: LiveSpec, out_dir: str, host: str, conn: Connection) -> N
                     result = mixer.remove_input(request.args["identity"])
                 elif request.op == "set_layout":
                     result = mixer.set_layout(request.args["spec"])
+                elif request.op == "set_audio":
+                    result = mixer.set_audio(request.args["spec"])
                 elif request.op == "set_outputs":
                     mixer.spec = request.args["spec"]
                     result = mixer.set_outputs(mixer.spec.outputs)

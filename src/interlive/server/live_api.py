@@ -4,8 +4,11 @@
   by :func:`~interlive.mix.job.parse_live_request` (400 with the reason), one
   job per room (409 if one runs), a mixer process spawned
   (:func:`~interlive.mix.process.run_mixer`) → ``201 {"id": ...}``.
-* ``GET`` the job's status, ``PATCH`` its layout and/or outputs (applied live:
-  the encoder keeps running), ``DELETE`` stops it (files finalized).
+* ``GET`` the job's status, ``PATCH`` its layout (with its background image),
+  outputs, watermark and/or per-input audio gains (applied live: the encoder
+  keeps running), ``DELETE`` stops it (files finalized).  The body may be up
+  to :data:`MAX_BODY` (images come inline as data URIs; they are decoded on a
+  thread, off the event loop); a longer one is 413.
 * ``GET /live/{room}/index.m3u8`` and the segments: the HLS the mixer writes
   into ``<data dir>/live/{room}/hls``.
 * ``GET /live/{room}.flv`` while the room is live (a middleware, so it wins
@@ -106,7 +109,8 @@ __all__ = ["FlvPlayer", "LiveJob", "LiveManager", "MixFlvSource", "register"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY: Final = 64 * 1024
+#: room for a background image and a watermark as data URIs (base64: 4/3 of the bytes)
+MAX_BODY: Final = 8 * 1024 * 1024
 MAX_FLV_PLAYERS: Final = 200
 #: who sets the room's live flag for a job (the ``by`` of its ``live`` events)
 LIVE_ACTOR: Final = "interlive-live"
@@ -259,6 +263,8 @@ class LiveJob:
     pending: dict[int, asyncio.Future[Reply]] = field(default_factory=dict)
     next_id: int = 1
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: one PATCH at a time: each applies to the spec the previous one left
+    patch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     alive: bool = True
     flv_players: set[FlvPlayer] = field(default_factory=set)
     #: the mix muxed for the FLV players (None while nobody watches)
@@ -618,9 +624,12 @@ def _host_of(request: web.Request) -> str:
 
 
 async def _json(request: web.Request) -> Any:
+    too_large = f"body over {MAX_BODY} bytes ({MAX_BODY >> 20} MiB)"
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise HttpError(413, "too_large", too_large)
     body = await read_body(request, MAX_BODY)
     if len(body) > MAX_BODY:
-        raise HttpError(400, "bad_request", f"body over {MAX_BODY} bytes")
+        raise HttpError(413, "too_large", too_large)
     try:
         return json.loads(body or b"{}")
     except ValueError as exc:
@@ -637,8 +646,9 @@ def _job(request: web.Request, room: str) -> LiveJob:
 async def post_live(request: web.Request) -> web.Response:
     room = _host_of(request)
     manager = _manager(request)
-    try:
-        spec = parse_live_request(await _json(request), manager.stage_inputs(room))
+    body = await _json(request)
+    try:  # images are decoded here: off the event loop
+        spec = await asyncio.to_thread(parse_live_request, body, manager.stage_inputs(room))
     except LiveRequestError as exc:
         raise HttpError(400, "bad_request", str(exc)) from None
     job = await manager.start(room, spec)
@@ -660,6 +670,9 @@ async def get_live(request: web.Request) -> web.Response:
         status["state"] = "failed"
         status["error"] = str(exc)
     status["layout"] = job.spec.layout_json
+    mark = job.spec.watermark
+    status["watermark"] = None if mark is None else mark.describe()
+    status["audio"] = job.spec.audio.to_json()
     return web.json_response(status)
 
 
@@ -668,18 +681,22 @@ async def patch_live(request: web.Request) -> web.Response:
     manager = _manager(request)
     job = _job(request, room)
     body = await _json(request)
-    try:
-        spec = parse_live_patch(body, job.spec, manager.stage_inputs(room))
-    except LiveRequestError as exc:
-        raise HttpError(400, "bad_request", str(exc)) from None
-    try:
-        if "layout" in body:
-            await job.call("set_layout", spec=spec)
-        if "outputs" in body:
-            await job.call("set_outputs", spec=spec)
-    except (RequestError, TimeoutError) as exc:
-        raise HttpError(502, "mixer_failed", str(exc)) from None
-    job.spec = spec
+    async with job.patch_lock:
+        inputs = manager.stage_inputs(room)
+        try:  # images are decoded here: off the event loop
+            spec = await asyncio.to_thread(parse_live_patch, body, job.spec, inputs)
+        except LiveRequestError as exc:
+            raise HttpError(400, "bad_request", str(exc)) from None
+        try:
+            if "layout" in body or "watermark" in body:
+                await job.call("set_layout", spec=spec)
+            if "audio" in body:
+                await job.call("set_audio", spec=spec)
+            if "outputs" in body:
+                await job.call("set_outputs", spec=spec)
+        except (RequestError, TimeoutError) as exc:
+            raise HttpError(502, "mixer_failed", str(exc)) from None
+        job.spec = spec
     return web.json_response({"id": job.id})
 
 

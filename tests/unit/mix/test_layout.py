@@ -438,7 +438,7 @@ def test_parse_objects_with_options() -> None:
         (
             {"type": "grid", "gapp": 2},
             "layout: unknown field 'gapp' for a grid layout "
-            "(allowed: background, fit, gap, labels, type)",
+            "(allowed: background, background_image, fit, gap, labels, type)",
         ),
         ({"type": "grid", "fit": "fill"}, "layout.fit: expected one of 'contain', 'cover'"),
         ({"type": "grid", "labels": 1}, "layout.labels: expected true or false, got the number 1"),
