@@ -63,6 +63,12 @@ def _lab(args: argparse.Namespace) -> int:
     return run_lab(args)
 
 
+def _bench_media(args: argparse.Namespace) -> int:
+    from interlive.bench.media_cost import main as media_main
+
+    return media_main(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from interlive.bench import run_bench
 
@@ -240,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--rtt", type=float, default=0.0, metavar="MS", help="round-trip delay of that link"
     )
     latency.add_argument("--from-json", default=None, help="render saved results only")
+    media = bench_sub.add_parser(
+        "media", help="CPU of AAC<->Opus and of the FLV feed; Opus FEC against PLC under loss"
+    )
+    media.add_argument("--seconds", type=float, default=10.0, help="seconds of media per case")
+    media.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
+    media.add_argument("--output", default=None, help="append the report to this markdown file")
+    media.set_defaults(func=_bench_media)
     mix = bench_sub.add_parser("mix", help="bypass-live mixer: CPU per job and realtime factor")
     mix.add_argument("--inputs", default="2,4,9", help="input counts, comma-separated")
     mix.add_argument("--input-size", default="640x360", help="input VP8 size WxH (default 640x360)")
