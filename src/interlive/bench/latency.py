@@ -608,7 +608,9 @@ def _network(loss_percent: float, rtt_ms: float) -> Iterator[ImpairedNamespace |
         yield None
         return
     one_way = ImpairmentConfig(loss=loss_percent / 100.0, delay=rtt_ms / 2000.0)
-    with impaired_namespace(one_way, one_way, subnet="10.203.0") as link:
+    # a subnet of its own, so runs side by side do not share addresses or routes
+    subnet = f"10.203.{secrets.randbelow(256)}"
+    with impaired_namespace(one_way, one_way, subnet=subnet) as link:
         yield link
     if link.stats is not None:
         print(
