@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import av
 from av.container import OutputContainer
+from av.video.frame import PictureType
 
 from interlive.mix.job import Backoff, Encoding
 
@@ -73,6 +74,7 @@ class Encoders:
             "maxrate": f"{kbps}k",
             "bufsize": f"{kbps * 2}k",
             "bf": "0",
+            "forced-idr": "1",
         }
         audio = self.template.add_stream("aac", rate=48_000)
         actx = audio.codec_context
@@ -83,8 +85,17 @@ class Encoders:
         self.template.start_encoding()
         self.video = video
         self.audio = audio
+        #: keyframes go by output time, not frame count: when a starved mixer skips
+        #: frames, a count-based GOP stretches past its seconds, and so would HLS
+        #: segments and a player's wait for its first picture
+        self._key_every = round(enc.keyframe_interval * 90_000)
+        self._next_key: int | None = None
 
     def encode_video(self, frame: av.VideoFrame) -> list[EncodedPacket]:
+        pts = frame.pts if frame.pts is not None else 0
+        if self._next_key is None or pts >= self._next_key:
+            frame.pict_type = PictureType.I
+            self._next_key = pts + self._key_every
         return [_packet("video", p) for p in self.video.codec_context.encode(frame)]
 
     def encode_audio(self, frame: av.AudioFrame) -> list[EncodedPacket]:
