@@ -49,6 +49,13 @@ keyframe instead (``keyframe=True``; audio callers ignore it).  Cleared
 entries are not counted as given up: ``keyframes_requested`` counts those
 events.
 
+*Holes.*  A packet given up leaves a hole no later packet fills: every frame
+that references it is lost until the next keyframe.  With
+``keyframe_on_give_up`` (video whose every sequence number is media) the
+same poll that gives a packet up asks for a keyframe, instead of leaving the
+viewers' decoders frozen until their own NACKs fail and their keyframe
+requests come back through the SFU a second or more later.
+
 *Arrivals.*  A packet that fills an entry (late, reordered or retransmitted)
 removes it; one that was NACKed counts in ``recovered``.  A retransmitted
 packet (``retransmitted=True``, e.g. unwrapped from RTX) never opens a gap or
@@ -126,6 +133,7 @@ class NackGenerator:
         max_missing: int = 1000,
         max_gap: int = 1000,
         rtt: float | None = None,
+        keyframe_on_give_up: bool = False,
     ) -> None:
         if deadline <= 0:
             raise ValueError(f"deadline must be positive, got {deadline}")
@@ -142,6 +150,7 @@ class NackGenerator:
         self.processing = processing
         self.max_missing = max_missing
         self.max_gap = max_gap
+        self.keyframe_on_give_up = keyframe_on_give_up
         self.rtt = DEFAULT_RTT
         self._rtt_measured = False
         #: RTT samples taken from NACK -> retransmission round trips
@@ -161,9 +170,12 @@ class NackGenerator:
         self.given_up = 0
         #: packets that arrived after being NACKed
         self.recovered = 0
+        #: seconds from when recovered packets should have arrived to when they did (sum, max)
+        self.repair_delay_total = 0.0
+        self.repair_delay_max = 0.0
         #: packets that arrived out of order before any NACK
         self.reordered = 0
-        #: times the list was cleared and a keyframe asked for instead
+        #: keyframes asked for: the list cleared, or (keyframe_on_give_up) a packet given up
         self.keyframes_requested = 0
 
     @classmethod
@@ -184,6 +196,24 @@ class NackGenerator:
     def missing(self) -> list[int]:
         """Extended sequence numbers currently missing, in order."""
         return list(self._missing)
+
+    def describe(self) -> dict[str, object]:
+        """Counters and the RTT in use, for the stats endpoint."""
+        return {
+            "rtt_ms": round(self.rtt * 1000, 1),
+            "rtt_samples": self.rtt_samples,
+            "missing": len(self._missing),
+            "nacks_sent": self.nacks_sent,
+            "retries": self.retries,
+            "recovered": self.recovered,
+            "repair_delay_mean_ms": round(
+                1000 * self.repair_delay_total / (self.recovered or 1), 1
+            ),
+            "repair_delay_max_ms": round(1000 * self.repair_delay_max, 1),
+            "reordered": self.reordered,
+            "given_up": self.given_up,
+            "keyframes_requested": self.keyframes_requested,
+        }
 
     def set_rtt(self, rtt: float) -> None:
         """Use ``rtt`` (seconds) to space retries and judge what still fits the deadline."""
@@ -211,6 +241,10 @@ class NackGenerator:
         if entry is not None:
             if entry.tries:
                 self.recovered += 1
+                delay = now - entry.expected
+                self.repair_delay_total += delay
+                if delay > self.repair_delay_max:
+                    self.repair_delay_max = delay
                 if retransmitted and entry.tries == 1 and entry.sent_at is not None:
                     self._rtt_sample(now - entry.sent_at)
             else:
@@ -297,6 +331,9 @@ class NackGenerator:
                     gone.append(seq)
         for seq in gone:
             del self._missing[seq]
+        if gone and self.keyframe_on_give_up:
+            self.keyframes_requested += 1
+            keyframe = True
         self.given_up += len(gone)
         self.nacks_sent += len(lost)
         return NackRequest(lost, keyframe)

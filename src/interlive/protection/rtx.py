@@ -21,8 +21,16 @@ did not negotiate RTX the stored packet goes out again unchanged on the media
 SSRC, which RFC 4585 §3.1 permits (receivers then see a duplicate sequence
 number, which their jitter buffer handles).  A subscriber that repeats its
 NACK before our answer could have reached it would make us send the packet
-twice, so each sequence number is resent at most once per RTT (at least
-10 ms; 100 ms while the RTT is unknown).  Retransmissions go to the pacer or
+twice, so each sequence number is resent at most once per round trip (at
+least 10 ms; 100 ms while the RTT is unknown).  The round trip is the
+smallest RTT sample of the last :data:`RTT_FLOOR_WINDOW` seconds, not the
+latest: a sample adds queueing and the viewer's report scheduling to the
+path, and a repeat NACK that arrives one path round trip after our resend
+was sent after the resend should have reached the viewer, so the resend was
+lost.  Suppressing it on an inflated sample costs the viewer a whole NACK
+cycle (Chromium as a receive-only peer knows no RTT and repeats its NACKs
+every 100 ms; with samples of 101-130 ms on a 100 ms path, one repeat in
+nine was dropped).  Retransmissions go to the pacer or
 transport as returned; they are not stored back into the history.
 
 :class:`RtxReceiver` sits on an up-track: a publisher's RTX packet is turned
@@ -44,12 +52,21 @@ from interlive.rtp.errors import RtpError
 from interlive.rtp.packet import RtpPacket
 from interlive.sfu.history import PacketHistory
 
-__all__ = ["DEFAULT_RTT", "MIN_INTERVAL", "RtxError", "RtxReceiver", "RtxSender"]
+__all__ = [
+    "DEFAULT_RTT",
+    "MIN_INTERVAL",
+    "RTT_FLOOR_WINDOW",
+    "RtxError",
+    "RtxReceiver",
+    "RtxSender",
+]
 
 #: Resend suppression interval while the subscriber's RTT is unknown (seconds).
 DEFAULT_RTT = 0.1
 #: Lower bound of the resend suppression interval (seconds).
 MIN_INTERVAL = 0.01
+#: How long the smallest RTT sample stands for the path's round trip (seconds).
+RTT_FLOOR_WINDOW = 10.0
 
 _HEAD = struct.Struct("!BBHII")
 _OSN = struct.Struct("!H")
@@ -100,6 +117,8 @@ class RtxSender:
         self._next_seq = first_sequence & 0xFFFF
         # 16-bit original seq -> time last resent, oldest first
         self._resent: dict[int, float] = {}
+        # (smallest recent RTT sample, when it was last seen)
+        self._rtt_floor: tuple[float, float] | None = None
         #: sequence numbers asked for
         self.requested = 0
         #: packets returned for sending
@@ -117,9 +136,10 @@ class RtxSender:
     def on_nack(self, lost: Sequence[int], now: float, rtt: float | None) -> list[bytes]:
         """The packets to send for a NACK of the 16-bit sequence numbers ``lost``.
 
-        ``rtt`` is the subscriber's round-trip time in seconds, None if unknown.
+        ``rtt`` is the subscriber's latest round-trip time sample in seconds,
+        None if unknown.
         """
-        interval = DEFAULT_RTT if rtt is None else max(rtt, MIN_INTERVAL)
+        interval = self.resend_interval(rtt, now)
         resent = self._resent
         self._forget(now, max(interval, self.history.max_age))
         self.requested += len(lost)
@@ -140,6 +160,15 @@ class RtxSender:
             out.append(self._wrap(data))
         self.sent += len(out)
         return out
+
+    def resend_interval(self, rtt: float | None, now: float) -> float:
+        """How long after a resend a repeat request is taken as a duplicate (see module doc)."""
+        if rtt is None:
+            return DEFAULT_RTT
+        floor = self._rtt_floor
+        if floor is None or rtt <= floor[0] or now - floor[1] > RTT_FLOOR_WINDOW:
+            self._rtt_floor = floor = (rtt, now)
+        return max(floor[0], MIN_INTERVAL)
 
     def _forget(self, now: float, keep: float) -> None:
         resent = self._resent

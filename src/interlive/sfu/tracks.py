@@ -150,8 +150,6 @@ class UpTrack:
         self.stats = ReceiverStats(codecs[0].clock_rate if codecs else 90000)
         self.keyframes = KeyframeRequester(keyframe_interval)
         self.keyframes_received = 0
-        #: repairs the publisher's losses with NACK when it negotiated it (RFC 4585)
-        self.nack = NackGenerator.for_kind(kind) if nack else None
         #: RTX payload type -> the media payload type it repairs (RFC 4588 apt)
         self.rtx_apt = {
             c.rtx_payload_type: c.payload_type for c in codecs if c.rtx_payload_type is not None
@@ -161,6 +159,15 @@ class UpTrack:
         self.red_pt = next((c.payload_type for c in codecs if c.mime.lower() == "video/red"), -1)
         self.ulpfec_pt = next(
             (c.payload_type for c in codecs if c.mime.lower() == "video/ulpfec"), -1
+        )
+        #: repairs the publisher's losses with NACK when it negotiated it (RFC 4585); a
+        #: video packet given up breaks the picture until a keyframe, so ask for one then,
+        #: unless the stream has ULPFEC (its FEC packets are not retransmitted: a lost one
+        #: would ask for keyframes with the picture intact)
+        self.nack = (
+            NackGenerator.for_kind(kind, keyframe_on_give_up=kind == "video" and self.ulpfec_pt < 0)
+            if nack
+            else None
         )
         #: recovers lost packets from the publisher's ULPFEC: it must hold the media
         #: from the start, since a frame's FEC follows the frame
@@ -333,6 +340,9 @@ class UpTrack:
             "packets_lost": self.stats.lost,
             "keyframes_received": self.keyframes_received,
             "fec_recovered": 0 if fec is None else fec.recovered,
+            "keyframe_requests_sent": self.keyframes.requests_sent,
+            "keyframe_requests_coalesced": self.keyframes.requests_coalesced,
+            "nack": None if self.nack is None else self.nack.describe(),
             "subscribers": len(self.downtracks),
         }
 
@@ -353,6 +363,7 @@ class DownTrack:
         "_fec_ts",
         "_last_send_time",
         "_last_ts",
+        "_out_pt",
         "_passthrough",
         "_pt_map",
         "_red",
@@ -451,6 +462,8 @@ class DownTrack:
         self.fec_sent = 0
         self.red_sent = 0
         self.frames_sent = 0
+        #: payload type of the media last sent (before RED): the codec FEC must suit
+        self._out_pt = -1
         self._ext_map: dict[int, int] = {}
         self._passthrough: frozenset[int] = frozenset()
         # sender statistics for SR
@@ -589,6 +602,8 @@ class DownTrack:
         if pt is None:
             self.counters.drop("codec_not_negotiated")
             return
+        if pt != self._out_pt:
+            self._codec_changed(pt)
         encoder = self.red_encoder
         if encoder is not None and self._red_out is not None and pt == self._red_out[1]:
             copy = RtpPacket.parse(source_data)
@@ -627,6 +642,13 @@ class DownTrack:
         if self._last_send_time is None or t.sequence_number >= self.forwarder.last_sequence:
             self._last_ts = t.timestamp
             self._last_send_time = now
+
+    def _codec_changed(self, pt: int) -> None:
+        """The viewer now gets payload type ``pt``: FEC only if its codec can skip FEC losses."""
+        self._out_pt = pt
+        codec = next((c for c in self.codecs if c.payload_type == pt), None)
+        if codec is not None and self.protection.set_codec(codec.mime):
+            self._apply_protection()
 
     def _send_protected(
         self, data: bytes, timestamp: int, keyframe_start: bool, now: float
@@ -760,6 +782,9 @@ class DownTrack:
             "packets_lost": self.packets_lost,
             "nacks_received": self.nacks_received,
             "retransmissions_sent": self.rtx.sent,
+            "nacked_not_in_history": self.rtx.not_in_history,
+            "nacks_suppressed": self.rtx.suppressed,
+            "keyframe_requests_received": self.keyframe_requests_received,
             "fec_packets_sent": self.fec_sent,
             "red_packets_sent": self.red_sent,
             "protection": self.protection.stats(),

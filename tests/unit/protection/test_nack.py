@@ -134,6 +134,31 @@ def test_give_up_at_deadline() -> None:
     assert gen.recovered == 0 and len(gen) == 0
 
 
+def test_a_packet_given_up_asks_for_a_keyframe_when_told_to() -> None:
+    # A hole no retransmission fills breaks the picture: ask the publisher at once.
+    for keyframe in (False, True):
+        gen = NackGenerator(
+            deadline=0.5, rtt=0.1, processing=0.0, reorder_grace=0.0, keyframe_on_give_up=keyframe
+        )
+        gen.on_packet(1, 0.00)
+        gen.on_packet(3, 0.02)
+        gen.on_packet(4, 0.03)
+        asked = run_timers(gen, 0.41)
+        assert [r.keyframe for _, r in asked] == [False] * 4  # retries never ask
+        request = gen.poll(0.4200001)
+        assert request.lost == [] and request.keyframe is keyframe
+        assert gen.given_up == 1 and gen.keyframes_requested == int(keyframe)
+        assert not gen.poll(0.5)  # once per give-up, not on every later poll
+    # recovered in time: no keyframe
+    gen = NackGenerator(rtt=0.1, reorder_grace=0.0, keyframe_on_give_up=True)
+    gen.on_packet(1, 0.00)
+    gen.on_packet(3, 0.02)
+    gen.poll(0.02)
+    gen.on_packet(2, 0.13, retransmitted=True)
+    assert not run_timers(gen, 5.0) and gen.keyframes_requested == 0
+    assert gen.describe()["recovered"] == 1 and gen.describe()["repair_delay_max_ms"] == 120.0
+
+
 def test_give_up_when_polled_after_the_deadline() -> None:
     gen = NackGenerator(deadline=0.2)
     gen.on_packet(1, 0.0)

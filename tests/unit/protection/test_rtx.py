@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interlive.protection.rtx import RtxError, RtxReceiver, RtxSender
+from interlive.protection.rtx import RTT_FLOOR_WINDOW, RtxError, RtxReceiver, RtxSender
 from interlive.rtp.errors import RtpError
 from interlive.rtp.packet import RtpPacket
 from interlive.sfu.history import PacketHistory
@@ -104,6 +104,20 @@ def test_suppression_interval_unknown_rtt_is_100ms_and_at_least_10ms() -> None:
     assert len(s.on_nack([0x1234], 0.5, rtt=0.001)) == 1
     assert s.on_nack([0x1234], 0.509, rtt=0.001) == []  # floor of 10 ms
     assert len(s.on_nack([0x1234], 0.51, rtt=0.001)) == 1
+
+
+def test_suppression_uses_the_smallest_recent_rtt_sample() -> None:
+    # The viewer repeats every 100 ms (Chromium receive-only); one sample said 125 ms.
+    s = sender({0x1234: ORIGINAL, 0x1235: ORIGINAL})
+    assert s.resend_interval(0.101, 0.0) == 0.101
+    assert s.resend_interval(0.125, 0.5) == 0.101  # an inflated sample does not widen it
+    assert len(s.on_nack([0x1234], 0.5, rtt=0.125)) == 1
+    assert len(s.on_nack([0x1234], 0.602, rtt=0.125)) == 1  # our resend was lost: genuine
+    assert s.on_nack([0x1234], 0.65, rtt=0.125) == []  # sooner than the path allows: duplicate
+    # the floor stands for RTT_FLOOR_WINDOW, then the path is re-learned (it may have grown)
+    assert s.resend_interval(0.125, 1.0 + RTT_FLOOR_WINDOW + 0.01) == 0.125
+    assert s.resend_interval(0.110, 12.0) == 0.110
+    assert s.resend_interval(0.2, 12.5) == 0.110
 
 
 def test_duplicate_in_one_nack_is_sent_once() -> None:

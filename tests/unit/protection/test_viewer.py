@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from interlive.protection.viewer import DEFAULT_RTT, ViewerProtection, mean_run_length
+from interlive.protection.viewer import (
+    DEFAULT_RTT,
+    ViewerProtection,
+    codec_can_skip_fec,
+    mean_run_length,
+)
 
 
 def test_mean_run_length_counts_runs_of_consecutive_numbers() -> None:
@@ -91,6 +96,36 @@ def test_a_viewer_without_ulpfec_never_gets_fec() -> None:
     p = ViewerProtection("video", "policy", can_fec=False, can_red=False)
     report(p, 0.20, 0.200)
     assert p.fec_rate == 0.0 and "ulpfec" in p.decision.reason
+
+
+def test_only_codecs_with_a_picture_id_can_skip_lost_fec_packets() -> None:
+    assert codec_can_skip_fec("video/VP8") and codec_can_skip_fec("video/vp9")
+    assert not codec_can_skip_fec("video/H264")
+    assert not codec_can_skip_fec("video/AV1")
+    assert not codec_can_skip_fec("video/rtx")
+
+
+def test_h264_never_gets_fec_the_policy_falls_back_to_nack() -> None:
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    assert not p.set_codec("video/H264")  # nothing decided yet: nothing changes
+    report(p, 0.10, 0.100)  # the policy would add FEC at 10 % and 100 ms
+    assert p.fec_rate == 0.0 and p.fec_rate_keyframe == 0.0 and p.tool == "nack"
+    assert p.decision.nack and "cannot skip lost FEC packets" in p.decision.reason
+    assert not p.can_fec and p.stats()["fec_rate"] == 0.0
+    # the source switches to VP8: the same link now gets FEC
+    assert p.set_codec("video/VP8")
+    assert p.can_fec and p.fec_rate > 0.0 and p.tool == "fec+nack"
+    assert not p.set_codec("video/VP8")
+    # and back: FEC stops at once, not at the next report
+    assert p.set_codec("video/H264")
+    assert p.fec_rate == 0.0 and p.tool == "nack"
+
+
+def test_forced_fec_on_h264_sends_nothing_it_cannot_use() -> None:
+    p = ViewerProtection("video", "fec", can_fec=True, can_red=False)
+    p.set_codec("video/H264")
+    report(p, 0.10, 0.100)
+    assert p.fec_rate == 0.0 and p.tool == "none"
 
 
 def test_audio_gets_red_as_loss_grows_but_never_counts_on_inband_fec() -> None:

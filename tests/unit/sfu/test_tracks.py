@@ -500,3 +500,37 @@ def test_malformed_publisher_fec_is_counted_and_changes_nothing() -> None:
     up.on_rtp(vp8_frame(5, 6000, 1, key=False)[0], 0.03)
     # the FEC packet's number is closed; the unreadable RED packet's stays a gap
     assert [p.sequence_number - sub.rtp[0].sequence_number for p in sub.rtp] == [0, 1, 3]
+
+
+def test_an_h264_viewer_gets_nack_but_never_fec_whatever_its_loss() -> None:
+    # Its receiver cannot skip a lost FEC packet (no picture ID): FEC would add holes.
+    h264 = {"packetization-mode": "1", "profile-level-id": "42e01f"}
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up = UpTrack(identity="alice", kind="video", ssrc=1111,
+                 codecs=[Codec(102, "video/H264", 90000, fmtp=h264)], extensions={},
+                 upstream=pub, rtcp_ssrc=9, counters=counters)  # fmt: skip
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222,
+                     codecs=[Codec(102, "video/H264", 90000, fmtp=h264, rtx_payload_type=103),
+                             VIDEO_RED_SUB, ULPFEC_SUB],
+                     extensions={}, transport=sub, counters=counters, rtx_ssrc=3333)  # fmt: skip
+    down.attach(up, 0.0)
+
+    def nal(seq: int, ts: int, key: bool) -> RtpPacket:
+        # an IDR or non-IDR slice with first_mb_in_slice 0 (the bit after the NAL header set)
+        payload = bytes([0x65 if key else 0x41, 0x88]) + bytes([seq & 0xFF]) * 50
+        packet = RtpPacket(payload_type=102, marker=True, sequence_number=seq, timestamp=ts,
+                           ssrc=1111, payload=payload)  # fmt: skip
+        return RtpPacket.parse(bytes(packet))
+
+    up.on_rtp(nal(10, 3000, True), 0.0)
+    down.rtt = 0.2  # the link on which a VP8 viewer gets FEC (the test above)
+    for i in range(5):
+        down.octets_sent += 75_000
+        lossy_report(down, 0.2, 1.0 + i)
+    assert down.fec_encoder is None and down.protection.tool == "nack"
+    assert "cannot skip lost FEC packets" in str(down.describe()["protection"])
+    sub.rtp.clear()
+    for i in range(3):
+        up.on_rtp(nal(11 + i, 6000 + 3000 * i, False), 5.0 + i / 30)
+    assert [(p.payload_type, p.sequence_number) for p in sub.rtp] == [(102, 1), (102, 2), (102, 3)]
+    assert down.fec_sent == 0

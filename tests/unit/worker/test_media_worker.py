@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from interlive.bench.synthetic import LocalStreams, PeerCore, PeerState, build_offer, parse_answer
 from interlive.rtp.packet import RtpPacket
-from interlive.rtp.rtcp import Bye, Nack, parse_rtcp
+from interlive.rtp.rtcp import Bye, Nack, Pli, parse_rtcp
 from interlive.transport.dtls import Certificate
 from interlive.transport.ice import random_ice_string
 from interlive.worker.channel import Event, RequestError
@@ -305,6 +305,26 @@ def test_publisher_loss_is_nacked_and_repaired_by_rtx() -> None:
     assert stats["nacks_sent"] == 1 and stats["rtx_received"] == 1
     net.tick(0.5)  # repaired: no further NACK for 12
     assert sum(isinstance(p, Nack) for p in pub.rtcp) == 1
+
+
+def test_a_publisher_packet_never_repaired_asks_for_a_keyframe_when_given_up() -> None:
+    net = Network()
+    pub = net.join("alice", publish=True)
+    net.join("bob", publish=False)
+    assert pub.core.srtp is not None and pub.streams is not None
+    ssrc = pub.streams.video_ssrc
+    for seq in (10, 11, 13):  # 12 is lost, and the publisher never answers its NACKs
+        net.send(pub, pub.core.srtp.protect_rtp(vp8_packet(seq, key=seq == 10, ssrc=ssrc)))
+    pub.rtcp.clear()
+    for _ in range(60):  # 1.2 s of worker ticks: past the 1 s deadline
+        net.tick(0.02)
+    nacks = [p for p in pub.rtcp if isinstance(p, Nack)]
+    plis = [p for p in pub.rtcp if isinstance(p, Pli)]
+    assert len(nacks) >= 2 and all(n.lost == [12] for n in nacks)  # retried first
+    assert len(plis) == 1 and plis[0].media_ssrc == ssrc  # then a keyframe, once
+    published = net.worker.handle("session_stats", {"sid": pub.sid})["published"]
+    video = next(t for t in published if t["kind"] == "video")
+    assert video["nack"]["given_up"] == 1 and video["nack"]["keyframes_requested"] == 1
 
 
 def test_subscriber_nack_is_answered_with_rtx_once_per_rtt() -> None:
