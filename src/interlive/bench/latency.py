@@ -14,6 +14,8 @@ worker).  The paths:
   frame (``bench/latency_page.py``);
 * ``rtmp-webrtc``: Debian's ffmpeg pushing RTMP (pictures rendered here and
   piped to it as raw video, x264 zerolatency) to an SDK WHEP viewer;
+* ``rtmp-chromium``: the same push to Chromium (a mini-program or OBS co-host
+  seen by a browser co-host);
 * ``webrtc-rtmp``: SDK publisher to an RTMP play (PyAV's FFmpeg reading
   ``rtmp://.../live/{room}/{identity}``);
 * ``webrtc-flv``: SDK publisher to HTTP-FLV (PyAV reading
@@ -93,6 +95,7 @@ PATHS: Final = {
     "webrtc-sdk": ("WebRTC → WebRTC (SDK viewer)", "webrtc"),
     "webrtc-chromium": ("WebRTC → WebRTC (Chromium viewer)", "webrtc"),
     "rtmp-webrtc": ("RTMP push (ffmpeg) → WebRTC (SDK viewer)", "webrtc"),
+    "rtmp-chromium": ("RTMP push (ffmpeg) → WebRTC (Chromium viewer)", "webrtc"),
     "webrtc-rtmp": ("WebRTC → RTMP play (FFmpeg reader)", "flv"),
     "webrtc-flv": ("WebRTC → HTTP-FLV (FFmpeg reader)", "flv"),
     "rtmp-flv": ("RTMP push (ffmpeg) → HTTP-FLV (FFmpeg reader)", "flv"),
@@ -429,6 +432,19 @@ class Runner:
             await sdk_viewer(self.server.base_url, room, token, "cam", stamps, self._window(stamps))
 
     async def _webrtc_chromium(self, stamps: Stamps, start: int) -> None:
+        room = "lat-chromium"
+        async with self._sdk_publisher(room, "cam", stamps, start):
+            await self._chromium_viewer(room, "cam", stamps)
+
+    async def _rtmp_chromium(self, stamps: Stamps, start: int) -> None:
+        room = "lat-rtmp-chromium"
+        url = self._rtmp_url(room, "obs", self.server.token(room, "obs", "cohost"))
+        with self._raw_push(url, stamps, start, "rtmp-chromium"):
+            await self._wait_publishing(room, "obs")
+            await self._chromium_viewer(room, "obs", stamps)
+
+    async def _chromium_viewer(self, room: str, identity: str, stamps: Stamps) -> None:
+        """Debian's Chromium plays ``identity`` over WHEP; each presented picture is a sample."""
         from playwright.async_api import async_playwright
 
         from interlive.bench.latency_page import (
@@ -442,13 +458,9 @@ class Runner:
 
         if not Path(CHROMIUM).exists():
             raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package")
-        room = "lat-chromium"
-        async with (
-            self._sdk_publisher(room, "cam", stamps, start),
-            async_playwright() as playwright,
-        ):
+        async with async_playwright() as playwright:
             context = await playwright.chromium.launch_persistent_context(
-                user_data_dir=str(self.workdir / "chromium-profile"),
+                user_data_dir=str(self.workdir / f"chromium-profile-{room}"),
                 executable_path=CHROMIUM,
                 headless=True,
                 args=list(CHROMIUM_ARGS),
@@ -463,7 +475,7 @@ class Runner:
                 await page.route(url, serve_page)
                 await page.goto(url)
                 token = self.server.token(room, "viewer", "audience")
-                whep = f"{self.server.base_url}/whep/{room}/cam"
+                whep = f"{self.server.base_url}/whep/{room}/{identity}"
                 await page.evaluate(START_JS, [whep, token])
                 # the page stamps frames with the wall clock: map it to the monotonic one
                 offset = time.time() - time.monotonic()

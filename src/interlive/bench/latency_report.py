@@ -119,19 +119,24 @@ def render_report(info: RunInfo, results: Sequence[PathResult]) -> str:
         )
     by_key = {r.key: r for r in results if r.latencies_ms}
     baseline = by_key.get("nginx")
-    conference = [by_key[k] for k in ("webrtc-sdk", "webrtc-chromium") if k in by_key]
+    conference = [
+        by_key[k] for k in ("webrtc-sdk", "webrtc-chromium", "rtmp-chromium") if k in by_key
+    ]
     lines.append("")
     if baseline is not None and conference:
         against = "; ".join(
-            f"{r.label}: p95 {r.stat(95):.0f} ms ({r.stat(95) - baseline.stat(95):+.0f} ms)"
+            f"{r.label}: p95 {r.stat(95):.0f} ms ({r.stat(95) - baseline.stat(95):+.0f} ms), "
+            f"{len(r.latencies_ms)} pictures of {r.frames_sent}"
             for r in conference
         )
         lines.append(
-            f"RTMP co-streaming through nginx-rtmp: p95 {baseline.stat(95):.0f} ms, read by a "
+            f"RTMP co-streaming through nginx-rtmp: p95 {baseline.stat(95):.0f} ms, "
+            f"{len(baseline.latencies_ms)} pictures of {baseline.frames_sent}, read by a "
             f"reader that decodes as soon as bytes arrive. The conference path against it: "
             f"{against}. Players add their buffer to the RTMP and FLV rows (ffplay without "
             "`-fflags nobuffer`, flv.js's stash buffer, a live-player's cache); the WebRTC "
-            "rows already include the receiver's jitter buffer."
+            "rows already include the receiver's jitter buffer. Chromium's samples are the "
+            "pictures it presented: frames it decoded late, together, are skipped."
         )
     notes = [r for r in results if r.note is not None and r.latencies_ms]
     for r in notes:
