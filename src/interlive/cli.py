@@ -75,6 +75,14 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def _bench_mix(args: argparse.Namespace) -> int:
+    if args.av_drift:
+        from interlive.bench.avdrift import main as avdrift_main
+
+        return avdrift_main(args)
+    return _bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interlive", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument(
         "--e2e", action="store_true", help="end-to-end delay: a server, a publisher, HTTP-FLV"
     )
+    mix.add_argument(
+        "--av-drift",
+        action="store_true",
+        help="A/V offset of the mix's output over time (--duration: seconds of the run)",
+    )
+    mix.set_defaults(func=_bench_mix)
     bench.set_defaults(func=_bench)
     return parser
 
