@@ -456,6 +456,20 @@ def _run_show(
     poll(status_text.inner_text, lambda t: t.startswith("running") and "rtmp0: live" in t,
          timeout=MEDIA_TIMEOUT, what="the panel showing the push live")  # fmt: skip
     assert studio.locator("#live-badge").is_visible()
+    # the panel's live preview of the mix: GET /live/{room}/preview.jpg, once a second
+    preview = studio.locator("#live-preview")
+    first_src = poll(
+        lambda: studio.evaluate(
+            "(() => { const i = document.getElementById('live-preview');"
+            " return i.naturalWidth === 480 && !i.hidden ? i.currentSrc : null; })()"
+        ),
+        lambda src: bool(src),
+        timeout=MEDIA_TIMEOUT,
+        what="the mix's preview in the go-live panel",
+    )
+    assert preview.is_visible() and "/preview.jpg" in first_src
+    poll(lambda: preview.evaluate("i => i.currentSrc"), lambda src: src != first_src,
+         timeout=MEDIA_TIMEOUT, what="the preview refreshing")  # fmt: skip
     inputs = [i["identity"] for i in first["inputs"]]  # the mix's display order
     assert inputs == [HOST, COHOST], inputs  # in the order they joined
 
@@ -650,4 +664,5 @@ def _run_show(
          what="the panel showing not live")  # fmt: skip
     assert live_status(server, token)[0] == 404
     assert studio.locator("#live-badge").is_hidden()
+    assert preview.is_hidden()
     assert page_errors(console) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import statistics
 import time
@@ -182,6 +183,21 @@ async def test_background_watermark_and_gain_reach_the_mix(server: RunningServer
         loud = await eventually(branded, "the watermark and background in the mix", 60, 0.5)
         assert loud.level() > 0.02, loud.rms
 
+        # the studio's preview: a JPEG snapshot of the same mix, 480 wide
+        async with aiohttp.ClientSession() as viewer:
+            async with viewer.get(server.url(f"/live/{ROOM}/preview.jpg")) as response:
+                assert response.status == 200, await response.text()
+                assert response.content_type == "image/jpeg"
+                assert response.headers["Cache-Control"] == "no-store"
+                jpeg = await response.read()
+        with av.open(io.BytesIO(jpeg)) as snapshot:
+            picture = next(snapshot.decode(video=0))
+        assert (picture.width, picture.height) == (480, 480 * H // W)
+        luma = picture.to_ndarray(format="gray")
+        scale = 480 / W
+        assert luma[round((MARK_Y + 8) * scale), round((MARK_X + 8) * scale)] > 200  # white
+        assert luma[round(140 * scale), round(80 * scale)] < 200  # the green background
+
         # the gain changes live: the output's level follows
         status, answer = await call("PATCH", {"audio": {"gains": {"alice": 0.2}}})
         assert status == 200, answer
@@ -212,3 +228,8 @@ async def test_background_watermark_and_gain_reach_the_mix(server: RunningServer
 
         status, _ = await call("DELETE")
         assert status == 204
+        async with (
+            aiohttp.ClientSession() as viewer,
+            viewer.get(server.url(f"/live/{ROOM}/preview.jpg")) as response,
+        ):
+            assert response.status == 404  # not live: no preview

@@ -94,6 +94,8 @@ SUBSCRIBE_MEDIA: Final = [
     },
 ]
 _DECODERS: Final = {PT_VP8: "vp8", PT_VP9: "vp9", PT_H264: "h264"}
+#: width of the JPEG snapshot of the mix (``preview`` op) the studio shows
+PREVIEW_WIDTH: Final = 480
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -279,6 +281,8 @@ class Mixer:
         self.inputs: dict[str, _Input] = {}
         self.started = time.time()
         self.video_frames = 0
+        #: the last composed canvas (I420), for the studio's preview
+        self.last_canvas: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self._regions: tuple[Region, ...] | None = None
         self.active_speaker: str | None = None
         self._compositor = _compositor(spec)
@@ -445,11 +449,26 @@ class Mixer:
             picture = inp.picture(frame, place.scale_w, place.scale_h)
             tiles.append(Tile(region, picture, place, inp.identity))
         canvas = self._compositor.compose(tiles)
+        self.last_canvas = canvas
         out = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
         out.pts = pts
         out.time_base = Fraction(1, 90_000)
         self._fan_out(self.encoders.encode_video(out))
         self.video_frames += 1
+
+    def preview(self, width: int = PREVIEW_WIDTH) -> bytes:
+        """A JPEG of the last composed picture, ``width`` wide (encoded only when asked)."""
+        if self.last_canvas is None:
+            raise LookupError("no picture composed yet")
+        frame = av.VideoFrame.from_ndarray(self.last_canvas, format="yuv420p")
+        height = max(2, round(frame.height * width / frame.width / 2) * 2)
+        small = frame.reformat(width, height, "yuvj420p")
+        small.pts = 0
+        jpeg = av.CodecContext.create("mjpeg", "w")
+        assert isinstance(jpeg, av.VideoCodecContext)
+        jpeg.width, jpeg.height, jpeg.pix_fmt = width, height, "yuvj420p"
+        jpeg.time_base = Fraction(1, 1)
+        return b"".join(bytes(p) for p in [*jpeg.encode(small), *jpeg.encode(None)])
 
     def _audio(self, pts: int) -> None:
         samples = self.audio.mix(pts, 1024)
@@ -528,6 +547,8 @@ async def _serve(spec: LiveSpec, out_dir: str, host: str, conn: Connection) -> N
                     result = mixer.set_speaker(request.args.get("identity"))
                 elif request.op == "status":
                     result = mixer.status()
+                elif request.op == "preview":
+                    result = {"jpeg": mixer.preview()}
                 elif request.op == "flv":
                     on = request.args.get("on")
                     mixer.tap = _pipe_tap(conn, send_lock) if on else None
@@ -538,6 +559,8 @@ async def _serve(spec: LiveSpec, out_dir: str, host: str, conn: Connection) -> N
                 else:
                     raise ValueError(f"unknown op {request.op!r}")
                 send(Reply(request.id, result))
+            except LookupError as exc:  # asked for something there is none of yet
+                send(Reply(request.id, None, (404, "not_yet", str(exc))))
             except Exception as exc:
                 log.exception("mixer op %s", request.op)
                 send(Reply(request.id, None, (500, "mixer_error", str(exc))))

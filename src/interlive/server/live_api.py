@@ -720,6 +720,26 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
 
 
+async def preview(request: web.Request) -> web.Response:
+    """``GET /live/{room}/preview.jpg``: a snapshot of the running mix (the studio's preview).
+
+    Public like the HLS and HTTP-FLV of the mix; 404 when the room is not live
+    or before the first picture.
+    """
+    job = _manager(request).jobs.get(request.match_info["room"])
+    if job is None or not job.alive:
+        raise HttpError(404, "no_mix", "no live mix running for this room")
+    try:
+        result = await job.call("preview", timeout=5.0)
+    except RequestError as exc:
+        raise HttpError(exc.status, exc.code, exc.message) from None
+    except TimeoutError:
+        raise HttpError(503, "busy", "the mixer did not answer within 5 s") from None
+    return web.Response(
+        body=result["jpeg"], content_type="image/jpeg", headers={"Cache-Control": "no-store"}
+    )
+
+
 _MIX_FLV: Final = re.compile(r"/live/(?P<room>[^/]+)\.flv")
 
 
@@ -785,4 +805,5 @@ def register(app: web.Application, plane: ControlPlane) -> None:
     app.router.add_get("/api/rooms/{room}/live", get_live)
     app.router.add_patch("/api/rooms/{room}/live", patch_live)
     app.router.add_delete("/api/rooms/{room}/live", delete_live)
+    app.router.add_get("/live/{room}/preview.jpg", preview)
     app.router.add_get("/live/{room}/{name:[A-Za-z0-9_.-]+}", hls_file)

@@ -16,6 +16,7 @@ import { StageClient, collectStats, qualityOf, worseQuality } from "/static/stag
 
 const STATS_INTERVAL_MS = 1000;
 const LIVE_POLL_MS = 3000;
+const PREVIEW_MS = 1000; // the mix's snapshot (GET /live/{room}/preview.jpg) while live
 const query = new URLSearchParams(window.location.search);
 const view = document.body.dataset.view || "studio";
 const $ = (id) => document.getElementById(id);
@@ -382,9 +383,22 @@ function showLive(result) {
     $("live-apply").disabled = true;
     $("live-hls").hidden = true;
     $("live-hls").href = "#";
+    $("live-preview").hidden = true;
   } else if (json && json.error) {
     $("live-status").textContent = `${status} ${json.error.code}: ${json.error.message}`;
   }
+}
+
+// The preview: one snapshot at a time, the next asked for once the last has loaded.
+let previewLoading = false;
+function refreshPreview() {
+  const img = $("live-preview");
+  if (!liveRunning || !client || previewLoading) return;
+  previewLoading = true;
+  const done = () => { previewLoading = false; };
+  img.onload = () => { img.hidden = false; done(); };
+  img.onerror = done; // not composed yet, or the job just ended: keep the last one
+  img.src = `/live/${encodeURIComponent(client.room.name)}/preview.jpg?t=${Date.now()}`;
 }
 
 async function refreshLive() {
@@ -504,6 +518,7 @@ async function main() {
   if (client.role === "host") {
     await refreshLive().catch((e) => notice(e.message));
     setInterval(() => refreshLive().catch(() => {}), LIVE_POLL_MS);
+    setInterval(refreshPreview, PREVIEW_MS);
   }
 }
 

@@ -8,6 +8,7 @@ and output frames are produced by calling the mixer's frame methods.
 from __future__ import annotations
 
 import asyncio
+import io
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -223,3 +224,34 @@ def test_the_mixers_h264_slot_takes_every_profile_a_publisher_may_send() -> None
     for profile in ("42001f", "42e01f", "4d001f", "64001f", "640c1f"):
         stream = {"packetization-mode": "1", "profile-level-id": profile}
         assert h264_decodable(stream, slot), profile
+
+
+def test_the_preview_is_a_jpeg_of_the_last_composed_picture(tmp_path: Path) -> None:
+    async def run() -> tuple[bool, bytes]:
+        spec = LiveSpec(
+            outputs=(),
+            layout=parse_layout({"type": "grid", "background": "#ffffff"}),
+            layout_json="grid",
+            encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
+            hls=False,
+            record=False,
+        )
+        mixer = Mixer(spec, tmp_path, "127.0.0.1")
+        try:
+            before = False
+            try:
+                mixer.preview()
+            except LookupError:
+                before = True  # nothing composed yet
+            mixer._video(0, mixer.loop.time())
+            return before, mixer.preview(width=160)
+        finally:
+            mixer.close()
+
+    nothing_yet, jpeg = asyncio.run(run())
+    assert nothing_yet
+    assert jpeg[:3] == b"\xff\xd8\xff"  # a JPEG
+    with av.open(io.BytesIO(jpeg)) as snapshot:
+        picture = next(snapshot.decode(video=0))
+    assert (picture.width, picture.height) == (160, round(160 * H / W / 2) * 2)
+    assert int(picture.to_ndarray(format="gray").min()) > 240  # the white background, no input
