@@ -396,7 +396,7 @@ function refreshPreview() {
   if (!liveRunning || !client || previewLoading) return;
   previewLoading = true;
   const done = () => { previewLoading = false; };
-  img.onload = () => { img.hidden = false; done(); };
+  img.onload = () => { img.hidden = !liveRunning; done(); }; // the job may have ended meanwhile
   img.onerror = done; // not composed yet, or the job just ended: keep the last one
   img.src = `/live/${encodeURIComponent(client.room.name)}/preview.jpg?t=${Date.now()}`;
 }
