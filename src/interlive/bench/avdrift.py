@@ -71,7 +71,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -85,7 +84,7 @@ import numpy as np
 import numpy.typing as npt
 
 from interlive.auth import mint_token
-from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
+from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server, wait_healthy
 from interlive.bench.system import machine_info
 from interlive.client import (
     TestPatternVideoTrack,
@@ -885,20 +884,6 @@ async def _measure(base: str, secret: str, seconds: float) -> RawRun:
     return RawRun(dict(video.sent_at), dict(audio.burst_sent), capture, job, status)
 
 
-def _wait_healthy(base: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.2)
-
-
 def run(seconds: float) -> RawRun:
     """Start a server, publish, mix, read the mix back for ``seconds``."""
     with tempfile.TemporaryDirectory(prefix="interlive-avdrift-") as tmp:
@@ -908,7 +893,7 @@ def run(seconds: float) -> RawRun:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_healthy(base)
+            wait_healthy(base, process, Path(tmp) / "log")
             return asyncio.run(_measure(base, secret, seconds))
         finally:
             stop_server(process)

@@ -70,7 +70,7 @@ from interlive.bench.latency_report import (
     save_results,
 )
 from interlive.bench.nginx_rtmp import nginx_rtmp
-from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
+from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server, wait_healthy
 from interlive.client.media import (
     TestPatternVideoTrack,
     ToneAudioTrack,
@@ -325,21 +325,7 @@ def running_server(workdir: Path, link: ImpairedNamespace | None = None) -> Iter
     )
     try:
         base = f"http://{host}:{http_port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        import urllib.request
-
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "interlive serve did not start:\n" + (workdir / "server.log").read_text()
-                )
-            time.sleep(0.1)
+        wait_healthy(base, process, workdir / "server.log", START_TIMEOUT)
         yield Server(base, rtmp_port, secret, host, wrapper)
     finally:
         stop_server(process)

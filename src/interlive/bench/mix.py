@@ -27,7 +27,6 @@ import asyncio
 import secrets
 import tempfile
 import time
-import urllib.request
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ import av
 import numpy as np
 
 from interlive.auth import mint_token
-from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server
+from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server, wait_healthy
 from interlive.client import (
     TestPatternVideoTrack,
     ToneAudioTrack,
@@ -308,17 +307,7 @@ def e2e(seconds: float) -> dict[str, Any]:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.2)
+            wait_healthy(base, process, Path(tmp) / "log")
             return asyncio.run(_e2e(base, secret, seconds))
         finally:
             stop_server(process)

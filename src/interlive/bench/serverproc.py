@@ -12,6 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -83,3 +85,27 @@ def stop_server(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
+
+
+def wait_healthy(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 30.0,
+) -> None:
+    """Until ``GET /healthz`` answers 200; the server's log in the error if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            try:
+                log = log_path.read_text(errors="replace")
+            except OSError:
+                log = ""
+            raise RuntimeError(f"interlive serve did not start (exit {process.poll()}):\n{log}")
+        time.sleep(0.1)
