@@ -7,9 +7,11 @@ checks what crosses the link against what it was told to do.  Needs root,
 
 from __future__ import annotations
 
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from interlive.lab.impair import ImpairmentConfig
@@ -31,8 +33,28 @@ threading.Thread(target=serve_tcp, daemon=True).start()
 print("ready", flush=True)
 while True:
     data, peer = s.recvfrom(2048)
+    print("got", data.decode(), flush=True)
     s.sendto(data, peer)
 """
+
+
+class Output:
+    """The server's output lines, read in a thread so a wait can time out."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        assert process.stdout is not None
+        stdout = process.stdout
+        threading.Thread(
+            target=lambda: [self.lines.put(line.strip()) for line in stdout], daemon=True
+        ).start()
+
+    def next(self, timeout: float = 20.0) -> str:
+        """The next line, or fail after ``timeout`` s (a starved machine, a dead server)."""
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output from the server within {timeout:.0f} s") from None
 
 
 def _listing(*argv: str) -> str:
@@ -49,7 +71,7 @@ def test_packets_take_the_configured_delay_both_ways_and_tcp_flows() -> None:
             text=True,
         )
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            assert Output(server).next() == "ready"
             with socket.create_connection((link.address, 9001), timeout=10) as tcp:
                 received = b""
                 while chunk := tcp.recv(65536):
@@ -85,11 +107,13 @@ def test_loss_on_the_way_back_drops_every_reply_and_nothing_else() -> None:
             text=True,
         )
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            output = Output(server)
+            assert output.next() == "ready"
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 udp.settimeout(0.5)
                 for i in range(3):
                     udp.sendto(b"%d" % i, (link.address, 9000))
+                assert sorted(output.next() for _ in range(3)) == ["got 0", "got 1", "got 2"]
                 replies = 0
                 try:
                     while True:
