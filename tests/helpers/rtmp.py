@@ -11,7 +11,9 @@ transcoding, so a viewer must offer the profile the publisher sends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiortc import codecs as aiortc_codecs
@@ -29,12 +32,53 @@ from interlive.bench.serverproc import free_tcp_port
 
 __all__ = [
     "FfmpegPublisher",
+    "FfprobeError",
     "aiortc_accepts_h264_high",
     "ffmpeg_publisher",
+    "ffprobe",
     "publish_command",
     "require_ffmpeg",
+    "require_ffprobe",
     "rtmp_server_args",
+    "streams_by_type",
 ]
+
+
+class FfprobeError(AssertionError):
+    """ffprobe could not read the URL; the message is its own error output."""
+
+
+def require_ffprobe() -> str:
+    """The ffprobe binary; fails the test (never skips) when it is missing."""
+    path = shutil.which("ffprobe")
+    if path is None:
+        pytest.fail(
+            "ffprobe is missing: install Debian's ffmpeg (scripts/setup.sh test)", pytrace=False
+        )
+    return path
+
+
+async def ffprobe(url: str, timeout: float = 25.0) -> dict[str, Any]:
+    """ffprobe's streams and format of a URL (JSON); :class:`FfprobeError` if it cannot read it."""
+    process = await asyncio.create_subprocess_exec(
+        require_ffprobe(), "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
+        "-show_streams", "-show_format", "-of", "json", url,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"ffprobe {url.split('?')[0]} took over {timeout:.0f} s") from None
+    if process.returncode != 0:
+        raise FfprobeError(err.decode(errors="replace"))
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def streams_by_type(probe: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["codec_type"]: s for s in probe["streams"]}
 
 
 def require_ffmpeg() -> str:

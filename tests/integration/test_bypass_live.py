@@ -23,6 +23,7 @@ import pytest
 
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
 from tests.helpers.nginx import NginxRtmp, nginx_rtmp
+from tests.helpers.rtmp import ffprobe, streams_by_type
 from tests.helpers.server import RunningServer
 from tests.helpers.wait import eventually
 
@@ -33,35 +34,6 @@ ROOM = "show"
 def nginx(tmp_path: Path) -> Iterator[NginxRtmp]:
     with nginx_rtmp(tmp_path) as server:
         yield server
-
-
-async def ffprobe(url: str, timeout: float = 20.0) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        "ffprobe",
-        "-v",
-        "error",
-        "-rw_timeout",
-        "10000000",
-        "-show_streams",
-        "-show_format",
-        "-of",
-        "json",
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        raise
-    assert proc.returncode == 0, f"ffprobe {url}: {err.decode(errors='replace')}"
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
-def streams(probe: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["codec_type"]: s for s in probe["streams"]}
 
 
 async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
@@ -124,7 +96,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
 
         st = await eventually(live_state, "the push to go live with both inputs decoding", 30)
         probe = await ffprobe(push)
-        s = streams(probe)
+        s = streams_by_type(probe)
         assert s["video"]["codec_name"] == "h264"
         assert (s["video"]["width"], s["video"]["height"]) == (640, 360)
         assert s["video"]["r_frame_rate"] == "25/1"
@@ -140,10 +112,10 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
         await eventually(
             lambda: server.get(f"/live/{ROOM}/index.m3u8")[0] == 200, "the HLS playlist", 20
         )
-        s = streams(await ffprobe(hls))
+        s = streams_by_type(await ffprobe(hls))
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
         # HTTP-FLV of the mix, from interlive itself
-        s = streams(await ffprobe(server.url(f"/live/{ROOM}.flv")))
+        s = streams_by_type(await ffprobe(server.url(f"/live/{ROOM}.flv")))
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
         assert (s["video"]["width"], s["video"]["height"]) == (640, 360)
         playlist = server.get(f"/live/{ROOM}/index.m3u8")[1]
@@ -172,7 +144,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
             return len(outs) == 1 and outs[0]["url"] == push and outs[0]["state"] == "live"
 
         await eventually(second_push, "the second push to go live", 20)
-        s = streams(await ffprobe(push))
+        s = streams_by_type(await ffprobe(push))
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
 
         # a CDN outage of 10 s: the push reconnects by itself
@@ -188,7 +160,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
         nginx.start()
         out = await eventually(lambda: _live_again(output_state()), "the push to resume", 60)
         assert out["reconnects"] >= 1
-        s = streams(await ffprobe(push))
+        s = streams_by_type(await ffprobe(push))
         assert s["video"]["codec_name"] == "h264"
 
         # SIGKILL of the mixer: the fragmented MP4 stays valid
@@ -197,7 +169,7 @@ async def test_live_mix_to_nginx_hls_reconnect_and_crash_safe_mp4(
         os.kill(st["pid"], signal.SIGKILL)
         recording = server.data_dir / "live" / ROOM / "recording.mp4"
         probe = await ffprobe(str(recording))
-        s = streams(probe)
+        s = streams_by_type(probe)
         assert s["video"]["codec_name"] == "h264" and s["audio"]["codec_name"] == "aac"
         assert float(probe["format"]["duration"]) > 10
         # at most the fragment being written is lost: one keyframe interval (2 s)
@@ -247,7 +219,7 @@ async def test_delete_finalizes_the_files_and_ends_the_mixer(server: RunningServ
         playlist = server.get(f"/live/{ROOM}/index.m3u8")[1]
         assert "#EXT-X-ENDLIST" in playlist, playlist
         probe = await ffprobe(str(server.data_dir / "live" / ROOM / "recording.mp4"))
-        s = streams(probe)
+        s = streams_by_type(probe)
         assert (s["video"]["width"], s["video"]["height"]) == (320, 180)
         assert float(probe["format"]["duration"]) >= 2.5
         assert server.get(f"/live/{ROOM}.flv")[0] != 200  # not live any more

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,48 +23,17 @@ import pytest
 
 from interlive.client import WhipPublisher
 from interlive.client.media import TestPatternVideoTrack, ToneAudioTrack
-from tests.helpers.rtmp import ffmpeg_publisher, rtmp_server_args
+from tests.helpers.rtmp import (
+    FfprobeError,
+    ffmpeg_publisher,
+    ffprobe,
+    rtmp_server_args,
+    streams_by_type,
+)
 from tests.helpers.server import RunningServer
 from tests.helpers.wait import poll_async as poll
 
 TIMEOUT = 25.0
-
-
-def require_ffprobe() -> str:
-    path = shutil.which("ffprobe")
-    if path is None:
-        pytest.fail(
-            "ffprobe is missing: install Debian's ffmpeg (scripts/setup.sh test)", pytrace=False
-        )
-    return path
-
-
-async def ffprobe(url: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-    """ffprobe's streams of a live URL (JSON); fails with its output if it cannot read them."""
-    process = await asyncio.create_subprocess_exec(
-        require_ffprobe(), "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
-        "-show_entries", "stream=codec_type,codec_name,width,height,sample_rate,channels",
-        "-of", "json", url,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(f"ffprobe {url.split('?')[0]} took over {timeout:.0f} s") from None
-    if process.returncode != 0:
-        raise FfprobeError(err.decode(errors="replace"))
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
-class FfprobeError(AssertionError):
-    pass
-
-
-def streams_by_type(probe: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["codec_type"]: s for s in probe["streams"]}
 
 
 def assert_h264_aac(probe: dict[str, Any], width: int, height: int) -> None:

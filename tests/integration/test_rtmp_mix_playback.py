@@ -17,13 +17,12 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 import pytest
 
 from interlive.client import TestPatternVideoTrack, ToneAudioTrack, WhipPublisher
-from tests.helpers.rtmp import require_ffmpeg, rtmp_server_args
+from tests.helpers.rtmp import FfprobeError, ffprobe, require_ffmpeg, rtmp_server_args
 from tests.helpers.server import RunningServer
 from tests.helpers.wait import poll_async as poll
 from tests.integration.test_flv_playback import StuckPlayer
@@ -34,29 +33,6 @@ ROOM = "mixplay"
 @pytest.fixture(autouse=True)
 def _ffmpeg() -> None:
     require_ffmpeg()  # ffprobe comes with it; missing, the test fails (never skips)
-
-
-class FfprobeError(AssertionError):
-    pass
-
-
-async def ffprobe(url: str, timeout: float = 25.0) -> dict[str, Any]:
-    process = await asyncio.create_subprocess_exec(
-        "ffprobe", "-hide_banner", "-v", "error", "-rw_timeout", "15000000",
-        "-show_entries", "stream=codec_type,codec_name,width,height,sample_rate",
-        "-of", "json", url,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(f"ffprobe {url.split('?')[0]} took over {timeout:.0f} s") from None
-    if process.returncode != 0:
-        raise FfprobeError(err.decode(errors="replace"))
-    result: dict[str, Any] = json.loads(out)
-    return result
 
 
 async def refused(url: str) -> str:
