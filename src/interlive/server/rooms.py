@@ -323,6 +323,16 @@ class RoomRegistry:
         return len(self._rooms)
 
     # --- sessions ------------------------------------------------------------------------
+    def _room_for(self, name: str, now: float) -> tuple[_Room, bool]:
+        """The room ``name``, or a new one (not registered until someone is in it)."""
+        entry = self._rooms.get(name)
+        if entry is not None:
+            return entry, False
+        stage = StageRoom(
+            name, max_publishers=self.max_publishers, resume_window=self.resume_window
+        )
+        return _Room(stage, now), True
+
     def admit(self, token: AccessToken, mode: Mode) -> Refusal | None:
         """Whether a WHIP (``publish``) or WHEP (``subscribe``) session may start; no change."""
         if token.room == ADMIN_ROOM:
@@ -371,13 +381,7 @@ class RoomRegistry:
         if refusal is not None:
             return refusal
         name, identity = token.room, token.identity
-        entry = self._rooms.get(name)
-        created = entry is None
-        if entry is None:
-            stage = StageRoom(
-                name, max_publishers=self.max_publishers, resume_window=self.resume_window
-            )
-            entry = _Room(stage, now)
+        entry, created = self._room_for(name, now)
         events: list[Event] = []
         actions: list[SfuAction] = []
         member = entry.members.get(identity)
@@ -458,13 +462,7 @@ class RoomRegistry:
         if refusal is not None:
             return refusal
         name, identity = token.room, token.identity
-        entry = self._rooms.get(name)
-        created = entry is None
-        if entry is None:
-            stage = StageRoom(
-                name, max_publishers=self.max_publishers, resume_window=self.resume_window
-            )
-            entry = _Room(stage, now)
+        entry, created = self._room_for(name, now)
         events: list[Event] = []
         actions: list[SfuAction] = []
         member = entry.members.get(identity)
