@@ -40,6 +40,7 @@ import av
 
 from .avc import AudioSpecificConfig
 from .errors import AacConfigError, MediaFormatError
+from .timed_fifo import TimedFifo
 
 __all__ = [
     "FRAME_SAMPLES",
@@ -89,12 +90,8 @@ class AacToOpus:
         self.stats = TranscoderStats()
         self._decoder: av.AudioCodecContext | None = None
         self._resampler = av.AudioResampler(format="flt", layout="stereo", rate=OPUS_RATE)
-        self._fifo = av.AudioFifo()
+        self._fifo = TimedFifo(OPUS_RATE, FRAME_SAMPLES, RESYNC_MS * _SAMPLES_PER_MS)
         self._encoder = self._open_encoder()
-        #: 48 kHz time of the next sample the FIFO will take, None before the first frame
-        self._write_pts: int | None = None
-        #: 48 kHz time of the first sample in the FIFO
-        self._read_pts = 0
 
     def _open_encoder(self) -> av.AudioCodecContext:
         encoder = av.CodecContext.create("libopus", "w")
@@ -162,33 +159,12 @@ class AacToOpus:
                 self._resampler = av.AudioResampler(format="flt", layout="stereo", rate=OPUS_RATE)
                 continue
             for resampled in resampled_frames:
-                self._write(resampled, start)
+                self._fifo.write(resampled, start)
                 start += resampled.samples
-            self._drain(out)
+            self.stats.resyncs = self._fifo.resyncs
+            for chunk_pts, chunk in self._fifo.chunks():
+                for packet in self._encoder.encode(chunk):
+                    pts = packet.pts if packet.pts is not None else chunk_pts
+                    out.append(OpusPacket(bytes(packet), int(pts)))
+                    self.stats.opus_packets += 1
         return out
-
-    def _write(self, frame: av.AudioFrame, pts: int) -> None:
-        if self._write_pts is None or abs(pts - self._write_pts) > RESYNC_MS * _SAMPLES_PER_MS:
-            if self._write_pts is not None:
-                self.stats.resyncs += 1
-            # a fresh FIFO: the partial frame of the old time line is dropped
-            self._fifo = av.AudioFifo()
-            self._read_pts = pts
-            self._write_pts = pts
-        frame.pts = None
-        self._fifo.write(frame)
-        self._write_pts += frame.samples
-
-    def _drain(self, out: list[OpusPacket]) -> None:
-        while self._fifo.samples >= FRAME_SAMPLES:
-            frame = self._fifo.read(FRAME_SAMPLES)
-            if frame is None:
-                return
-            frame.pts = self._read_pts
-            frame.time_base = _TIME_BASE
-            frame.sample_rate = OPUS_RATE
-            self._read_pts += FRAME_SAMPLES
-            for packet in self._encoder.encode(frame):
-                pts = packet.pts if packet.pts is not None else frame.pts
-                out.append(OpusPacket(bytes(packet), int(pts)))
-                self.stats.opus_packets += 1

@@ -36,6 +36,7 @@ import av
 import numpy as np
 
 from .avc import AudioSpecificConfig
+from .timed_fifo import TimedFifo
 
 __all__ = ["AAC_FRAME_SAMPLES", "AAC_RATE", "RESYNC_SAMPLES", "AacFrame", "OpusToAac"]
 
@@ -70,11 +71,7 @@ class OpusToAac:
         self.stats = OpusToAacStats()
         self.config = AudioSpecificConfig.for_rate(AAC_RATE, CHANNELS)
         self._encoder = self._open_encoder()
-        self._fifo = av.AudioFifo()
-        #: RTP time of the next sample the FIFO takes; None before the first frame
-        self._write_pts: int | None = None
-        #: RTP time of the first sample in the FIFO
-        self._read_pts = 0
+        self._fifo = TimedFifo(AAC_RATE, AAC_FRAME_SAMPLES, RESYNC_SAMPLES)
 
     def _open_encoder(self) -> av.AudioCodecContext:
         encoder = av.CodecContext.create("aac", "w")
@@ -104,25 +101,12 @@ class OpusToAac:
             np.ascontiguousarray(planar), format="fltp", layout="stereo"
         )
         frame.sample_rate = AAC_RATE
-        if self._write_pts is None or abs(timestamp - self._write_pts) > RESYNC_SAMPLES:
-            if self._write_pts is not None:
-                self.stats.resyncs += 1
-            self._fifo = av.AudioFifo()  # the partial frame of the old time line is dropped
-            self._read_pts = timestamp
-            self._write_pts = timestamp
-        self._fifo.write(frame)
-        self._write_pts += samples
+        self._fifo.write(frame, timestamp)
+        self.stats.resyncs = self._fifo.resyncs
         out: list[AacFrame] = []
-        while self._fifo.samples >= AAC_FRAME_SAMPLES:
-            chunk = self._fifo.read(AAC_FRAME_SAMPLES)
-            if chunk is None:
-                break
-            chunk.pts = self._read_pts
-            chunk.time_base = _TIME_BASE
-            chunk.sample_rate = AAC_RATE
-            self._read_pts += AAC_FRAME_SAMPLES
+        for chunk_pts, chunk in self._fifo.chunks():
             for packet in self._encoder.encode(chunk):
-                pts = packet.pts if packet.pts is not None else chunk.pts
+                pts = packet.pts if packet.pts is not None else chunk_pts
                 out.append(AacFrame(bytes(packet), int(pts)))
                 self.stats.aac_frames += 1
         return out
