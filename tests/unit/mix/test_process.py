@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,19 @@ from interlive.rtp.reorder import REPAIR_WAIT
 
 W, H, FPS = 320, 180, 30
 ADDR = ("127.0.0.1", 9)
+
+
+def _mixer(out_dir: Path, layout: object = "grid") -> Mixer:
+    """A mixer of W x H at FPS with no outputs, no HLS, no recording."""
+    spec = LiveSpec(
+        outputs=(),
+        layout=parse_layout(layout),
+        layout_json=layout if isinstance(layout, str) else json.dumps(layout),
+        encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
+        hls=False,
+        record=False,
+    )
+    return Mixer(spec, out_dir, "127.0.0.1")
 
 
 def _encode(codec: str, count: int) -> list[tuple[bytes, bool]]:
@@ -96,15 +110,7 @@ def _datagrams(codec: str, frames: list[tuple[bytes, bool]]) -> list[list[bytes]
 async def _mix(codec: str, tmp: Path) -> tuple[Mixer, list[EncodedPacket], int]:
     name = {"vp8": "libvpx", "vp9": "libvpx-vp9", "h264": "libx264"}[codec]
     frames = vp8_frames(W, H, FPS, 45, seed=1) if codec == "vp8" else _encode(name, 45)
-    spec = LiveSpec(
-        outputs=(),
-        layout=parse_layout("grid"),
-        layout_json="grid",
-        encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
-        hls=False,
-        record=False,
-    )
-    mixer = Mixer(spec, tmp, "127.0.0.1")
+    mixer = _mixer(tmp, "grid")
     mixer.clock = OutputClock(mixer.loop.time() + 1000.0, ClockConfig(fps=Fraction(FPS)))
     out: list[EncodedPacket] = []
     mixer.tap = out.append
@@ -161,15 +167,7 @@ def test_a_packet_repaired_in_time_costs_no_frame(tmp_path: Path) -> None:
 async def _lose_one_packet(tmp_path: Path, *, repaired: bool) -> tuple[int, int, int]:
     """Frame 10's first packet is lost; its NACK repair comes after frame 12, or never."""
     frames = vp8_frames(W, H, FPS, 40, seed=2)
-    spec = LiveSpec(
-        outputs=(),
-        layout=parse_layout("grid"),
-        layout_json="grid",
-        encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
-        hls=False,
-        record=False,
-    )
-    mixer = Mixer(spec, tmp_path, "127.0.0.1")
+    mixer = _mixer(tmp_path, "grid")
     await mixer.add_input("bob")
     inp = mixer.inputs["bob"]
     sent: list[list[Any]] = []
@@ -191,15 +189,7 @@ async def _lose_one_packet(tmp_path: Path, *, repaired: bool) -> tuple[int, int,
 
 def test_the_speaker_layout_follows_the_active_speaker(tmp_path: Path) -> None:
     async def run() -> list[tuple[str, int]]:
-        spec = LiveSpec(
-            outputs=(),
-            layout=parse_layout("speaker"),
-            layout_json="speaker",
-            encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
-            hls=False,
-            record=False,
-        )
-        mixer = Mixer(spec, tmp_path, "127.0.0.1")
+        mixer = _mixer(tmp_path, "speaker")
         for name in ("ann", "ben", "cat"):
             await mixer.add_input(name)
         widths = []
@@ -228,15 +218,7 @@ def test_the_mixers_h264_slot_takes_every_profile_a_publisher_may_send() -> None
 
 def test_the_preview_is_a_jpeg_of_the_last_composed_picture(tmp_path: Path) -> None:
     async def run() -> tuple[bool, bytes]:
-        spec = LiveSpec(
-            outputs=(),
-            layout=parse_layout({"type": "grid", "background": "#ffffff"}),
-            layout_json="grid",
-            encoding=Encoding(width=W, height=H, fps=FPS, video_bitrate=300_000),
-            hls=False,
-            record=False,
-        )
-        mixer = Mixer(spec, tmp_path, "127.0.0.1")
+        mixer = _mixer(tmp_path, {"type": "grid", "background": "#ffffff"})
         try:
             before = False
             try:
