@@ -16,7 +16,8 @@ A block is represented as ``dict[int, bytes]`` in wire order.  When an id
 appears twice (forbidden by the RFC) the last element wins.
 
 Value codecs: audio level (RFC 6464 §3), absolute send time (webrtc.org
-abs-send-time, 6.18 fixed point seconds), transport-wide sequence number
+abs-send-time, 6.18 fixed point seconds), playout delay limits (webrtc.org
+playout-delay: two 12-bit counts of 10 ms), transport-wide sequence number
 (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), and the SDES items
 carried as extensions per RFC 7941: MID (RFC 9143 §15.2) and RID / repaired
 RID (RFC 8852 §3).  Those are handled as ASCII: RID is ASCII by definition,
@@ -40,6 +41,7 @@ __all__ = [
     "MUTABLE_EXTENSIONS",
     "ONE_BYTE_PROFILE",
     "PLAYOUT_DELAY",
+    "PLAYOUT_DELAY_MAX",
     "REPAIRED_RID",
     "RID",
     "TOFFSET",
@@ -51,6 +53,7 @@ __all__ = [
     "build_audio_level",
     "build_extension_block",
     "build_mid",
+    "build_playout_delay",
     "build_rid",
     "build_transport_cc",
     "is_rfc8285_profile",
@@ -58,6 +61,7 @@ __all__ = [
     "parse_audio_level",
     "parse_extension_block",
     "parse_mid",
+    "parse_playout_delay",
     "parse_rid",
     "parse_transport_cc",
     "zero_extensions",
@@ -81,6 +85,10 @@ ABS_CAPTURE_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-tim
 ONE_BYTE_PROFILE = 0xBEDE
 #: "defined by profile" value of the two-byte form with appbits 0 (RFC 8285 §4.3).
 TWO_BYTE_PROFILE = 0x1000
+
+#: The longest delay playout-delay can express: 4095 units of 10 ms (seconds).
+PLAYOUT_DELAY_MAX = 40.95
+_PLAYOUT_DELAY_UNITS_PER_SECOND = 100
 
 #: abs-send-time is 6.18 fixed point seconds: 2**18 units per second.
 ABS_SEND_TIME_UNITS_PER_SECOND = 1 << 18
@@ -262,6 +270,34 @@ def parse_transport_cc(value: bytes) -> int:
 def build_transport_cc(seq: int) -> bytes:
     """Encode a transport-wide sequence number; ``seq`` is taken modulo 2**16."""
     return _U16.pack(seq & 0xFFFF)
+
+
+def build_playout_delay(minimum: float, maximum: float) -> bytes:
+    """playout-delay: the receiver's render delay limits in seconds, rounded to 10 ms.
+
+    Three bytes: ``MIN(12) | MAX(12)``, each in units of 10 ms
+    (webrtc.org/experiments/rtp-hdrext/playout-delay).  A receiver keeps its
+    delay between them; libwebrtc reads ``0, 0`` as "render as soon as
+    decoded", so a sender that only wants a floor gives a generous maximum.
+    """
+    low = round(minimum * _PLAYOUT_DELAY_UNITS_PER_SECOND)
+    high = round(maximum * _PLAYOUT_DELAY_UNITS_PER_SECOND)
+    if not 0 <= low <= high <= 0xFFF:
+        raise RtpError(
+            f"playout delay needs 0 <= min <= max <= {PLAYOUT_DELAY_MAX} s, "
+            f"got min {minimum!r}, max {maximum!r}"
+        )
+    return ((low << 12) | high).to_bytes(3, "big")
+
+
+def parse_playout_delay(value: bytes) -> tuple[float, float]:
+    """playout-delay as ``(min, max)`` seconds; a max below the min is the sender's error."""
+    if len(value) != 3:
+        raise RtpError(f"playout-delay extension must be 3 bytes, got {len(value)}")
+    word = int.from_bytes(value, "big")
+    return (word >> 12) / _PLAYOUT_DELAY_UNITS_PER_SECOND, (
+        word & 0xFFF
+    ) / _PLAYOUT_DELAY_UNITS_PER_SECOND
 
 
 def _parse_ascii(name: str, value: bytes) -> str:

@@ -15,6 +15,7 @@ from interlive.rtp.extensions import (
     build_audio_level,
     build_extension_block,
     build_mid,
+    build_playout_delay,
     build_rid,
     build_transport_cc,
     is_rfc8285_profile,
@@ -22,6 +23,7 @@ from interlive.rtp.extensions import (
     parse_audio_level,
     parse_extension_block,
     parse_mid,
+    parse_playout_delay,
     parse_rid,
     parse_transport_cc,
 )
@@ -208,6 +210,25 @@ def test_abs_send_time() -> None:
     assert build_abs_send_time(0x1123456) == b"\x12\x34\x56"
     with pytest.raises(RtpError, match="3 bytes"):
         parse_abs_send_time(b"\x00\x00")
+
+
+def test_playout_delay() -> None:
+    # MIN(12) | MAX(12) in 10 ms units: 100 ms = 0x00A, 400 ms = 0x028.
+    assert build_playout_delay(0.1, 0.4) == b"\x00\xa0\x28"
+    # 40.95 s is the largest value: 0xFFF in both halves.
+    assert build_playout_delay(40.95, 40.95) == b"\xff\xff\xff"
+    # 0.333 s rounds to 33 units (0x021); 10 s is 1000 (0x3E8).
+    assert build_playout_delay(0.333, 10.0) == b"\x02\x13\xe8"
+    assert parse_playout_delay(b"\x00\xa0\x28") == (0.1, 0.4)
+    assert parse_playout_delay(b"\x02\x13\xe8") == (0.33, 10.0)
+    with pytest.raises(RtpError, match="3 bytes"):
+        parse_playout_delay(b"\x00\xa0")
+    with pytest.raises(RtpError, match="min <= max"):
+        build_playout_delay(0.5, 0.4)
+    with pytest.raises(RtpError, match="min <= max"):
+        build_playout_delay(0.0, 41.0)
+    with pytest.raises(RtpError, match="min <= max"):
+        build_playout_delay(-0.01, 1.0)
 
 
 def test_transport_cc() -> None:
