@@ -10,10 +10,18 @@ from pathlib import Path
 
 from interlive.auth import DEFAULT_TTL, Role, mint_token, resolve_secret
 from interlive.config import ServerConfig, default_data_dir
-from interlive.worker.settings import LOSS_PROTECTION_CHOICES
+from interlive.protection.policy import MAX_PLAYOUT_DELAY
+from interlive.worker.settings import DEFAULT_MAX_PLAYOUT_DELAY, LOSS_PROTECTION_CHOICES
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.max_playout_delay <= MAX_PLAYOUT_DELAY * 1000:
+        print(
+            f"interlive serve: --max-playout-delay must be 0..{MAX_PLAYOUT_DELAY * 1000:g} ms, "
+            f"got {args.max_playout_delay}",
+            file=sys.stderr,
+        )
+        return 2
     config = ServerConfig(
         host=args.host,
         http_port=args.http_port,
@@ -25,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         secret=args.secret,
         max_publish_bitrate=args.max_publish_bitrate,
         loss_protection=args.loss_protection,
+        max_playout_delay=args.max_playout_delay / 1000,
         log_level=args.log_level,
         dev=args.dev,
         webhooks=tuple(args.webhook or ()),
@@ -143,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOSS_PROTECTION_CHOICES,
         help="how lost packets are repaired for viewers: policy chooses per viewer from its "
         "loss and RTT; none, nack, fec or red force one tool (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-playout-delay",
+        type=int,
+        default=round(DEFAULT_MAX_PLAYOUT_DELAY * 1000),
+        metavar="MS",
+        help="the longest render delay the policy may ask of a lossy browser viewer so that "
+        "retransmissions land in time, ms; 0 never asks (default %(default)s)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--dev", action="store_true", help="development mode")

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interlive.worker.settings import LossProtection, MediaSettings
+from interlive.worker.settings import DEFAULT_MAX_PLAYOUT_DELAY, LossProtection, MediaSettings
 
 
 def default_data_dir() -> Path:
@@ -34,6 +34,8 @@ class ServerConfig:
     max_publish_bitrate: int = 2_500_000
     #: viewer-leg loss repair: "policy" (per viewer) or one forced tool (see MediaSettings)
     loss_protection: LossProtection = "policy"
+    #: the longest render delay the policy may ask of a lossy viewer, seconds (0: never)
+    max_playout_delay: float = DEFAULT_MAX_PLAYOUT_DELAY
     log_level: str = "info"
     dev: bool = False
     #: URLs that receive the rooms' events as signed JSON POSTs (server/webhooks.py)
@@ -45,6 +47,7 @@ class ServerConfig:
         return MediaSettings(
             max_publish_bitrate=self.max_publish_bitrate,
             loss_protection=self.loss_protection,
+            max_playout_delay=self.max_playout_delay,
         )
 
     def candidate_ip(self) -> str:

@@ -125,7 +125,8 @@ async () => {
         totalSamplesReceived: s.totalSamplesReceived, concealedSamples: s.concealedSamples,
         nackCount: s.nackCount, pliCount: s.pliCount, firCount: s.firCount,
         freezeCount: s.freezeCount, totalFreezesDuration: s.totalFreezesDuration,
-        framesDropped: s.framesDropped,
+        framesDropped: s.framesDropped, jitterBufferDelay: s.jitterBufferDelay,
+        jitterBufferEmittedCount: s.jitterBufferEmittedCount,
         retransmittedPacketsReceived: s.retransmittedPacketsReceived,
         fecPacketsReceived: s.fecPacketsReceived, fecPacketsDiscarded: s.fecPacketsDiscarded};
     } else if (s.type === 'outbound-rtp') {

@@ -11,8 +11,9 @@ matrix gains *goal cells* at 20 % and 30 % random loss and 100 ms RTT.
 :func:`theory_residual` is what :mod:`interlive.protection.model` predicts a
 protection leaves unrepaired *in time* on a cell's link, with the parameters
 the server's viewer policy picks for it (the same
-:class:`~interlive.protection.policy.ProtectionPolicy`, a 150 ms playout
-deadline for video and 100 ms for audio, no Opus in-band FEC since the SFU
+:class:`~interlive.protection.policy.ProtectionPolicy` and configuration: a
+150 ms playout deadline for video and 100 ms for audio, plus the playout
+delay the policy asks of a browser viewer, no Opus in-band FEC since the SFU
 cannot switch it on for one viewer).  Forced modes mirror the server's:
 ``nack`` answers NACKs only, ``fec`` is ULPFEC on video at the rate the
 policy picks without NACK, ``red`` is RED on audio at the distance the
@@ -30,11 +31,11 @@ from typing import Final, Literal
 from interlive.protection.policy import (
     LinkStats,
     MediaKind,
-    PolicyConfig,
     ProtectionDecision,
     ProtectionPolicy,
     expected_residual_loss,
 )
+from interlive.protection.viewer import AUDIO_DEADLINE, VIDEO_DEADLINE, VIEWER_POLICY_CONFIG
 
 __all__ = [
     "AUDIO_BITRATE",
@@ -61,18 +62,14 @@ __all__ = [
 Protection = Literal["none", "nack", "fec", "red", "policy"]
 PROTECTIONS: Final[tuple[Protection, ...]] = ("none", "nack", "fec", "red", "policy")
 
-#: How late a video packet may land and still avoid a freeze, and audio's patience (s);
-#: the server's viewer policy uses the same values.
-VIDEO_DEADLINE: Final = 0.15
-AUDIO_DEADLINE: Final = 0.1
 #: The publisher's video bitrate cap (``serve --max-publish-bitrate``) and Opus's rate, bit/s.
 VIDEO_BITRATE: Final = 800_000
 AUDIO_BITRATE: Final = 32_000
 #: Mean burst of the issue's bursty condition, in packets.
 DEFAULT_BURST: Final = 3.0
 
-_VIEWER_POLICY: Final = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0))
-_WITHOUT_NACK: Final = ProtectionPolicy(PolicyConfig(inband_min_loss=1.0, max_nack_attempts=0))
+_VIEWER_POLICY: Final = ProtectionPolicy(VIEWER_POLICY_CONFIG)
+_WITHOUT_NACK: Final = ProtectionPolicy(replace(VIEWER_POLICY_CONFIG, max_nack_attempts=0))
 _LOSS_PATTERN: Final = re.compile(r"^(\d+(?:\.\d+)?)(?:(b)(\d+(?:\.\d+)?)?)?$")
 
 

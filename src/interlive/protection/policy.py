@@ -23,11 +23,12 @@ Theory of operation
 2. *Options, cheapest first.*  Video: ULPFEC rates 0, 0.05, ... 0.5
    (libwebrtc's cap) with "random" or "bursty" masks, priced by the FEC
    packets the encoder would really add for a frame of this bitrate.  Audio:
-   nothing, in-band FEC, RED distance 1, RED 1 + in-band, RED 2, RED 2 +
-   in-band (in-band FEC costs no bandwidth but some quality; each RED copy
-   a whole payload).  The first option whose expected residual loss
-   (:func:`expected_residual_loss`) meets the target for its kind is taken;
-   if none does, the cheapest within 10% of the best one.
+   nothing, in-band FEC, RED distance 1, RED 1 + in-band, ... up to
+   ``max_red_distance`` (in-band FEC costs no bandwidth but some quality;
+   each RED copy a whole payload, and an Opus payload is small).  The
+   first option whose expected residual loss (:func:`expected_residual_loss`)
+   meets the target for its kind is taken; if none does, the cheapest within
+   10% of the best one.
 3. *libwebrtc's guard rails.*  Below ``low_rtt`` (20 ms) NACK alone is used
    whenever it fits (a retransmission comes back sooner than FEC pays for
    itself); FEC is off below ``min_fec_bitrate`` (a whole parity packet per
@@ -41,6 +42,21 @@ Theory of operation
    consecutive XOR masks) fails inside a burst while a retransmission, an
    RTT later, does not, so bursty links lean on NACK and "bursty"
    (interleaved) FEC masks.
+6. *Latency before bandwidth* (video, when ``max_playout_delay`` > 0).  A
+   viewer can be asked to hold its pictures longer (the playout-delay header
+   extension's minimum), which gives every lost packet more retransmission
+   rounds before its frame is due.  For each FEC option, cheapest first, the
+   policy looks for the shortest such delay (in ``playout_delay_step``
+   steps, up to ``max_playout_delay``) that meets the target; the first
+   option that has one wins.  So on a lossy link NACK alone with a longer
+   buffer is preferred to FEC, whose packets are lost like the media and
+   crowd a link that is already losing (measured in docs/benchmarks.md: FEC
+   at 20-30 % loss cost more than it repaired), and FEC is added only when
+   the allowed delay is not enough.  Without loss, or when the target is
+   met at the viewer's own deadline, no delay is asked for.  Retransmission
+   rounds are at least ``min_nack_interval`` apart: a receiver asks again
+   for a packet once per its RTT estimate (libwebrtc: 100 ms until it has
+   one, which a receive-only viewer never gets).
 """
 
 from __future__ import annotations
@@ -56,9 +72,11 @@ from interlive.protection.model import (
     fec_packets_for,
     residual_loss,
 )
+from interlive.protection.red import MAX_RED_DISTANCE
 
 __all__ = [
     "MAX_FEC_RATE",
+    "MAX_PLAYOUT_DELAY",
     "MAX_RED_DISTANCE",
     "LinkStats",
     "LossProtectionPolicy",
@@ -73,7 +91,9 @@ __all__ = [
 MediaKind = Literal["audio", "video"]
 #: libwebrtc caps the FEC protection factor at 50%; so does the ULPFEC encoder.
 MAX_FEC_RATE = 0.5
-MAX_RED_DISTANCE = 2
+#: The longest render delay the policy may ask of a viewer (seconds), far below
+#: what the playout-delay extension can carry (40.95 s).
+MAX_PLAYOUT_DELAY = 10.0
 _FEC_RATES = tuple(round(0.05 * step, 2) for step in range(1, 11))
 _MASKS: tuple[MaskKind, ...] = ("random", "bursty")
 _EPSILON = 1e-9
@@ -118,7 +138,10 @@ class ProtectionDecision:
     :class:`~interlive.protection.ulpfec.FecEncoder` takes it),
     ``fec_rate_keyframe`` that of keyframes and ``fec_mask`` the mask kind.
     ``opus_packet_loss_hint`` is a percentage for the Opus encoder's
-    ``OPUS_SET_PACKET_LOSS_PERC``.  ``reason`` says why, for logs.
+    ``OPUS_SET_PACKET_LOSS_PERC``.  ``playout_delay`` is the shortest render
+    delay the viewer is asked to keep (seconds; 0 leaves it to the viewer),
+    which lets ``nack_attempts`` rounds land in time.  ``reason`` says why,
+    for logs.
     """
 
     nack: bool = False
@@ -129,11 +152,16 @@ class ProtectionDecision:
     opus_packet_loss_hint: int = 0
     fec_rate_keyframe: float = 0.0
     fec_mask: MaskKind = "random"
+    playout_delay: float = 0.0
     reason: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.nack_attempts < 0 or (self.nack and self.nack_attempts == 0):
             raise ValueError("nack needs nack_attempts >= 1, and attempts are never negative")
+        if not 0.0 <= self.playout_delay <= MAX_PLAYOUT_DELAY:
+            raise ValueError(
+                f"playout_delay must be in [0, {MAX_PLAYOUT_DELAY}] s, got {self.playout_delay!r}"
+            )
         for name in ("fec_rate", "fec_rate_keyframe"):
             value = getattr(self, name)
             if not 0.0 <= value <= MAX_FEC_RATE:
@@ -163,6 +191,25 @@ class PolicyConfig:
     video_frame_rate: float = 30.0
     video_packet_size: int = 1200
     audio_packet_time: float = 0.020
+    #: whether ULPFEC can be sent at all (negotiated, and the codec can skip FEC losses)
+    fec_allowed: bool = True
+    max_red_distance: int = 4
+    min_nack_interval: float = 0.0
+    max_playout_delay: float = 0.0
+    playout_delay_step: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_playout_delay <= MAX_PLAYOUT_DELAY:
+            raise ValueError(
+                f"max_playout_delay must be in [0, {MAX_PLAYOUT_DELAY}] s, "
+                f"got {self.max_playout_delay!r}"
+            )
+        if not 0 <= self.max_red_distance <= MAX_RED_DISTANCE:
+            raise ValueError(
+                f"max_red_distance must be 0..{MAX_RED_DISTANCE}, got {self.max_red_distance}"
+            )
+        if not self.playout_delay_step > 0.0:
+            raise ValueError(f"playout_delay_step must be > 0, got {self.playout_delay_step!r}")
 
 
 class LossProtectionPolicy(Protocol):
@@ -192,8 +239,13 @@ def _frame_packets(stats: LinkStats, config: PolicyConfig) -> int:
     return max(1, min(48, math.ceil(frame_bytes / config.video_packet_size - _EPSILON)))
 
 
+def _nack_round(stats: LinkStats, config: PolicyConfig) -> float:
+    """Seconds between a receiver's requests for the same packet, answer included."""
+    return max(stats.rtt, config.min_nack_interval) + config.processing
+
+
 def _nack_lag(stats: LinkStats, config: PolicyConfig) -> int:
-    return max(1, round((stats.rtt + config.processing) * _packet_rate(stats, config)))
+    return max(1, round(_nack_round(stats, config) * _packet_rate(stats, config)))
 
 
 def _protection(stats: LinkStats, decision: ProtectionDecision, config: PolicyConfig) -> Protection:
@@ -229,11 +281,35 @@ class ProtectionPolicy:
         config = self.config
         if stats.kind == "audio" and not config.audio_nack:
             return 0
-        detection = config.reorder_grace + 1.0 / _packet_rate(stats, config)
         fits = math.floor(
-            (stats.playout_deadline - detection) / (stats.rtt + config.processing) + _EPSILON
+            (stats.playout_deadline - self._detection(stats)) / _nack_round(stats, config)
+            + _EPSILON
         )
         return max(0, min(config.max_nack_attempts, fits))
+
+    def _detection(self, stats: LinkStats) -> float:
+        """How long after its due time a loss is noticed: a reorder grace and one packet."""
+        return self.config.reorder_grace + 1.0 / _packet_rate(stats, self.config)
+
+    def _waits(self, stats: LinkStats, attempts: int) -> list[tuple[float, int]]:
+        """(playout delay, NACK attempts): no delay, then the shortest for each extra round.
+
+        Only delays that let one more round land are worth asking for; each is
+        rounded up to ``playout_delay_step`` and kept within ``max_playout_delay``.
+        """
+        config = self.config
+        waits = [(0.0, attempts)]
+        no_nack = stats.kind == "audio" and not config.audio_nack
+        if no_nack or config.max_playout_delay <= 0.0:
+            return waits
+        step, round_time = config.playout_delay_step, _nack_round(stats, config)
+        for more in range(attempts + 1, config.max_nack_attempts + 1):
+            needed = self._detection(stats) + more * round_time - stats.playout_deadline
+            delay = round(math.ceil(needed / step - _EPSILON) * step, 3)
+            if delay > config.max_playout_delay + _EPSILON:
+                break
+            waits.append((delay, more))
+        return waits
 
     def expected_residual_loss(self, stats: LinkStats, decision: ProtectionDecision) -> float:
         return expected_residual_loss(stats, decision, self.config)
@@ -253,13 +329,11 @@ class ProtectionPolicy:
         if base.nack and stats.rtt < config.low_rtt:
             reason = f"RTT {stats.rtt * 1000:.0f} ms < {config.low_rtt * 1000:.0f} ms: NACK alone"
             return _with_reason(base, reason)
-        if stats.bitrate < config.min_fec_bitrate:
-            reason = f"{stats.bitrate / 1000:.0f} kbit/s is too low for FEC: NACK only"
-            return _with_reason(base, reason)
         frame_packets = _frame_packets(stats, config)
         options: list[tuple[float, ProtectionDecision]] = [(0.0, base)]
         seen: set[tuple[int, MaskKind]] = set()
-        for rate in _FEC_RATES:
+        fec_ok = config.fec_allowed and stats.bitrate >= config.min_fec_bitrate
+        for rate in _FEC_RATES if fec_ok else ():
             fec = fec_packets_for(frame_packets, rate)
             for mask in _MASKS:
                 if (fec, mask) in seen:
@@ -274,14 +348,41 @@ class ProtectionPolicy:
                     fec_mask=mask,
                 )
                 options.append((fec / frame_packets, option))
-        return self._cheapest(stats, options, config.target_residual_video)
+        waits = self._waits(stats, base.nack_attempts)
+        target = config.target_residual_video
+        for _, option in sorted(options, key=lambda item: item[0]):
+            for delay, attempts in waits:
+                candidate = replace(
+                    option, nack=attempts > 0, nack_attempts=attempts, playout_delay=delay
+                )
+                residual = self.expected_residual_loss(stats, candidate)
+                if residual <= target * (1.0 + _EPSILON):
+                    reason = f"cheapest meeting {target:.2%}: {residual:.3%} expected unrepaired"
+                    if delay:
+                        reason += f", {attempts} NACK rounds in {delay * 1000:.0f} ms more delay"
+                    return _with_reason(candidate, self._no_fec_note(stats, reason))
+        longest, attempts = waits[-1]
+        at_longest = [
+            (
+                cost,
+                replace(option, nack=attempts > 0, nack_attempts=attempts, playout_delay=longest),
+            )
+            for cost, option in options
+        ]
+        decision = self._cheapest(stats, at_longest, target)
+        return _with_reason(decision, self._no_fec_note(stats, decision.reason))
+
+    def _no_fec_note(self, stats: LinkStats, reason: str) -> str:
+        if self.config.fec_allowed and stats.bitrate < self.config.min_fec_bitrate:
+            return f"{reason}; {stats.bitrate / 1000:.0f} kbit/s is too low for FEC: NACK only"
+        return reason
 
     def _decide_audio(self, stats: LinkStats, base: ProtectionDecision) -> ProtectionDecision:
         config = self.config
         inband_allowed = stats.loss_rate >= config.inband_min_loss
         hint = min(100, math.ceil(stats.loss_rate * 100 - _EPSILON))
         options: list[tuple[float, ProtectionDecision]] = []
-        for distance in range(MAX_RED_DISTANCE + 1):
+        for distance in range(config.max_red_distance + 1):
             for inband in (False, True):
                 if inband and not inband_allowed:
                     continue

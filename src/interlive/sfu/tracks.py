@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from interlive.codecs.descriptor import FrameInfo, PayloadError, descriptor_parser_for
 from interlive.protection.nack import NackGenerator
@@ -29,7 +29,11 @@ from interlive.protection.red import (
 )
 from interlive.protection.rtx import RtxSender
 from interlive.protection.ulpfec import FecDecoder, FecEncoder
-from interlive.protection.viewer import LossProtection, ViewerProtection
+from interlive.protection.viewer import (
+    DEFAULT_MAX_PLAYOUT_DELAY,
+    LossProtection,
+    ViewerProtection,
+)
 from interlive.rtp import extensions as ext
 from interlive.rtp.errors import RtpError
 from interlive.rtp.ntp import ntp_compact
@@ -42,6 +46,9 @@ from interlive.sfu.keyframe import KeyframeRequester
 from interlive.sfu.metrics import WorkerCounters
 from interlive.sfu.receiver_stats import ReceiverStats
 
+#: the playout delay's upper limit sent to viewers (seconds): libwebrtc's own default,
+#: so asking for a floor never caps how much the viewer's jitter buffer may hold
+PLAYOUT_DELAY_CEILING: Final = 10.0
 #: extensions that name a stream inside its publisher's session; never forwarded
 _SESSION_SCOPED = frozenset({ext.MID, ext.RID, ext.REPAIRED_RID})
 _track_ids = itertools.count(1)
@@ -365,6 +372,8 @@ class DownTrack:
         "_last_ts",
         "_out_pt",
         "_passthrough",
+        "_playout",
+        "_playout_id",
         "_pt_map",
         "_red",
         "_red_out",
@@ -412,6 +421,7 @@ class DownTrack:
         match: CodecMatcher = same_codec,
         rtx_ssrc: int | None = None,
         protection: LossProtection = "policy",
+        max_playout_delay: float = DEFAULT_MAX_PLAYOUT_DELAY,
     ) -> None:
         self.identity = identity  # the subscriber's
         self.kind = kind
@@ -453,11 +463,17 @@ class DownTrack:
         )
         self._fec_ts = -1
         self._fec_key = False
+        #: the viewer's playout-delay extension id, and the element every packet carries
+        #: once a delay was asked for (None: the viewer's buffer is its own business)
+        self._playout_id = self.extensions.get(ext.PLAYOUT_DELAY) if kind == "video" else None
+        self._playout: dict[int, bytes] | None = None
         self.protection = ViewerProtection(
             "video" if kind == "video" else "audio",
             protection,
             can_fec=self._fec_out is not None,
             can_red=self._red_out is not None,
+            # a viewer that cannot be asked to wait is not counted on to wait
+            max_playout_delay=max_playout_delay if self._playout_id is not None else 0.0,
         )
         self.fec_sent = 0
         self.red_sent = 0
@@ -613,7 +629,8 @@ class DownTrack:
             self.counters.red_sent += 1
             self.red_sent += 1
         exts = packet.extensions
-        if not exts or exts.keys() <= self._passthrough:
+        playout = self._playout
+        if playout is None and (not exts or exts.keys() <= self._passthrough):
             data = rewrite_rtp(
                 source_data,
                 ssrc=self.ssrc,
@@ -629,6 +646,7 @@ class DownTrack:
                 timestamp=t.timestamp,
                 payload_type=pt,
                 extension_ids=self._ext_map,
+                set_extensions=playout,
             )
         if self.fec_encoder is not None:
             self._send_protected(data, t.timestamp, keyframe_start, now)
@@ -751,6 +769,11 @@ class DownTrack:
             self.red_encoder = RedEncoder(distance)
         else:
             self.red_encoder.distance = distance
+        if self._playout_id is not None and (protection.playout_delay or self._playout):
+            # every packet carries it from now on: one lost packet must not leave the
+            # viewer on an old value, and (0, ceiling) hands the buffer back to it
+            limits = ext.build_playout_delay(protection.playout_delay, PLAYOUT_DELAY_CEILING)
+            self._playout = {self._playout_id: limits}
         if protection.fec_rate <= 0 and protection.fec_rate_keyframe <= 0:
             self.fec_encoder = None
         else:

@@ -183,6 +183,7 @@ class ConferenceSession(PeerSession):
             counters=self.counters,
             rtx_ssrc=media.rtx_ssrc,
             protection=self.settings.loss_protection,
+            max_playout_delay=self.settings.max_playout_delay,
         )
         self.downtracks[media.ssrc] = slot
         self.slots[line.mid] = slot

@@ -158,6 +158,7 @@ class PeerSession:
                 counters=counters,
                 rtx_ssrc=m.rtx_ssrc,
                 protection=self.settings.loss_protection,
+                max_playout_delay=self.settings.max_playout_delay,
             )
             for m in plan.send
         }

@@ -80,19 +80,21 @@ def test_theory_without_repair_is_the_raw_loss() -> None:
 
 def test_theory_of_nack_counts_the_rounds_that_fit_the_150_ms_deadline() -> None:
     # 800 kbit/s in 1200-byte packets: 83.3 packets/s, so a loss is seen after
-    # 5 ms + 12 ms; at 50 ms RTT (plus 5 ms processing) floor(133 / 55) = 2 rounds
-    # fit, so a packet stays lost only if it and both resends are: 0.2^3.
-    assert theory_decision("nack", "video", LossSpec(0.20), 0.05).nack_attempts == 2
-    assert theory_residual("nack", "video", LossSpec(0.20), 0.05) == pytest.approx(0.008)
+    # 5 ms + 12 ms; at 50 ms RTT a receive-only browser still asks again only every
+    # 100 ms (plus 5 ms processing): floor(133 / 105) = 1 round fits, so a packet
+    # stays lost only if it and its resend are: 0.2^2.
+    assert theory_decision("nack", "video", LossSpec(0.20), 0.05).nack_attempts == 1
+    assert theory_residual("nack", "video", LossSpec(0.20), 0.05) == pytest.approx(0.04)
     # at 200 ms no resend comes back in time: the raw loss
     assert theory_decision("nack", "video", LossSpec(0.20), 0.2).nack_attempts == 0
     assert theory_residual("nack", "video", LossSpec(0.20), 0.2) == pytest.approx(0.20)
 
 
-def test_theory_of_red_at_20_percent_is_two_redundant_copies() -> None:
-    # the policy's cheapest RED meeting 1 % at 20 % random loss is distance 2: 0.2^3
-    assert theory_decision("red", "audio", LossSpec(0.20), 0.1).red_distance == 2
-    assert theory_residual("red", "audio", LossSpec(0.20), 0.1) == pytest.approx(0.008)
+def test_theory_of_red_at_20_percent_is_three_redundant_copies() -> None:
+    # the viewer policy's cheapest RED meeting 0.5 % at 20 % random loss is distance 3
+    # (distance 2 leaves 0.2^3 = 0.8 %): 0.2^4
+    assert theory_decision("red", "audio", LossSpec(0.20), 0.1).red_distance == 3
+    assert theory_residual("red", "audio", LossSpec(0.20), 0.1) == pytest.approx(0.0016)
     assert theory_decision("red", "audio", LossSpec(0.05), 0.1).red_distance == 1
     assert theory_residual("red", "audio", LossSpec(0.05), 0.1) == pytest.approx(0.0025)
 

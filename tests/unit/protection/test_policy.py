@@ -269,13 +269,72 @@ def test_decisions_stay_in_range_and_more_fec_never_hurts() -> None:
                 for stats in (video(loss, rtt, burst=burst), audio(loss, rtt, burst=burst)):
                     decision = POLICY.decide(stats)
                     assert 0 <= decision.fec_rate <= MAX_FEC_RATE
-                    assert 0 <= decision.red_distance <= 2
+                    assert 0 <= decision.red_distance <= PolicyConfig().max_red_distance
     stats = video(0.2, 0.1)
     residuals = [
         expected_residual_loss(stats, ProtectionDecision(nack=True, nack_attempts=2, fec_rate=r))
         for r in (0.0, 0.1, 0.25, 0.5)
     ]
     assert residuals == sorted(residuals, reverse=True)
+
+
+# A browser viewer: asks again every 100 ms at least, may be held up to 1 s longer.
+PATIENT = ProtectionPolicy(PolicyConfig(min_nack_interval=0.1, max_playout_delay=1.0))
+
+
+def test_latency_is_spent_before_bandwidth() -> None:
+    """20 % loss, 100 ms RTT, 150 ms deadline: one round fits and leaves 4 %; four
+    rounds leave 0.2**5 = 0.032 % and need 14.6 ms to notice + 4 x 105 ms - 150 ms
+    = 285 ms more, asked for in 50 ms steps: 300 ms.  No FEC."""
+    stats = video(0.20, 0.10, deadline=0.15)
+    decision = PATIENT.decide(stats)
+    assert (decision.nack_attempts, decision.fec_rate) == (4, 0.0)
+    assert decision.playout_delay == pytest.approx(0.3)
+    assert PATIENT.expected_residual_loss(stats, decision) == pytest.approx(0.2**5)
+    assert "4 NACK rounds in 300 ms more delay" in decision.reason
+    # the same link without the patience gets FEC and keeps its deadline
+    hurried = ProtectionPolicy(PolicyConfig(min_nack_interval=0.1)).decide(stats)
+    assert hurried.fec_rate > 0 and hurried.playout_delay == 0.0
+
+
+def test_rounds_are_no_closer_than_the_receivers_nack_interval() -> None:
+    """At 20 ms RTT a receive-only browser still asks every 100 ms."""
+    stats = video(0.10, 0.02, deadline=0.15)
+    assert PATIENT.nack_attempts(stats) == 1  # floor((0.15 - 0.0146) / 0.105)
+    assert POLICY.nack_attempts(stats) == 5  # floor((0.15 - 0.0146) / 0.025)
+
+
+@pytest.mark.parametrize(
+    ("loss", "rtt"),
+    [(0.0, 0.1), (0.01, 0.1), (0.03, 0.1), (0.2, 0.005)],
+)
+def test_no_delay_when_the_deadline_is_enough(loss: float, rtt: float) -> None:
+    """No loss, light loss one round repairs (0.03**2 < 0.1 %), or a tiny RTT."""
+    assert PATIENT.decide(video(loss, rtt, deadline=0.15)).playout_delay == 0.0
+
+
+def test_beyond_the_allowed_delay_fec_joins_at_the_longest_delay() -> None:
+    """500 ms RTT: two rounds fit in 900 ms of delay, a third would need 1.4 s."""
+    decision = PATIENT.decide(video(0.20, 0.50, deadline=0.15))
+    assert decision.nack_attempts == 2 and decision.fec_rate > 0
+    assert decision.playout_delay == pytest.approx(0.9)
+
+
+def test_audio_is_never_delayed_it_follows_the_video() -> None:
+    for loss in (0.05, 0.2, 0.3):
+        decision = PATIENT.decide(audio(loss, 0.1))
+        assert decision.playout_delay == 0.0 and not decision.nack
+
+
+def test_a_link_without_fec_waits_as_long_as_allowed() -> None:
+    policy = ProtectionPolicy(
+        PolicyConfig(min_nack_interval=0.1, max_playout_delay=0.2, fec_allowed=False)
+    )
+    decision = policy.decide(video(0.20, 0.10, deadline=0.15))
+    # three rounds need 180 ms more (200 in steps) and leave 0.2**4 = 0.16 %
+    assert decision.fec_rate == 0 and decision.nack_attempts == 3
+    assert decision.playout_delay == pytest.approx(0.2)
+    assert "out of reach: 0.160%" in decision.reason
 
 
 def test_null_policy_protects_nothing() -> None:
@@ -310,7 +369,7 @@ def test_link_stats_validation(fields: dict[str, object], message: str) -> None:
     ("fields", "message"),
     [
         ({"fec_rate": 0.6}, "fec_rate"),
-        ({"red_distance": 3}, "red_distance"),
+        ({"red_distance": 9}, "red_distance"),
         ({"nack": True}, "nack needs"),
         ({"opus_packet_loss_hint": 101}, "opus_packet_loss_hint"),
     ],

@@ -68,7 +68,8 @@ def test_loss_is_measured_over_windows_not_per_report() -> None:
 
 
 def test_policy_uses_nack_alone_at_low_rtt_and_adds_fec_when_nack_is_too_slow() -> None:
-    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    # a viewer that may not be asked to wait longer (see test_policy_spends_delay_before_fec)
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False, max_playout_delay=0.0)
     assert p.answers_nacks and p.fec_rate == 0.0
     report(p, 0.20, 0.005)
     assert p.bitrate == pytest.approx(600_000)
@@ -82,7 +83,8 @@ def test_policy_uses_nack_alone_at_low_rtt_and_adds_fec_when_nack_is_too_slow() 
 
 
 def test_bursty_nacks_switch_the_fec_masks_to_interleaved() -> None:
-    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    # a viewer that may not be asked to wait longer (see test_policy_spends_delay_before_fec)
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False, max_playout_delay=0.0)
     report(p, 0.10, 0.200)
     assert p.decision.fec_mask == "random"
     for base in range(0, 4000, 10):
@@ -90,6 +92,43 @@ def test_bursty_nacks_switch_the_fec_masks_to_interleaved() -> None:
     assert p.mean_burst == pytest.approx(4.0, abs=0.01)
     report(p, 0.10, 0.200, times=1)
     assert p.decision.fec_mask == "bursty"
+
+
+def test_policy_spends_delay_before_fec() -> None:
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    assert p.playout_delay == 0.0
+    report(p, 0.20, 0.100)
+    # 0.2**6 = 0.0064 % left after five rounds 120 ms apart (a browser's 20 ms NACK
+    # timer): they need 500 ms more than the 150 ms a frame may be late, so NACK
+    # alone with that delay beats any FEC
+    assert p.tool == "nack+delay" and p.decision.nack_attempts == 5
+    assert p.playout_delay == pytest.approx(0.5)
+    assert p.stats()["playout_delay_ms"] == 500
+    report(p, 0.20, 0.500)
+    # at 500 ms RTT two rounds fit in the 1 s allowed: FEC carries the rest
+    assert p.fec_rate > 0.0 and p.decision.nack_attempts == 2
+    assert p.playout_delay == pytest.approx(0.95)
+    report(p, 0.0, 0.100, times=30)
+    assert p.playout_delay == 0.0 and p.tool == "nack"  # loss gone: no delay asked
+
+
+def test_protection_goes_up_at_once_and_down_after_the_hold() -> None:
+    p = ViewerProtection("audio", "policy", can_fec=False, can_red=True)
+    assert not p.on_report(1000, 0, 0.1, 0, 0.0)
+    assert p.on_report(1050, 10, 0.1, 4000, 1.0)  # 20 % of a window: smoothed to 10 %
+    assert p.red_distance == 2  # 0.1**3 = 0.1 % meets the 0.5 % target
+    p.on_report(1100, 20, 0.1, 8000, 2.0)  # 15 %
+    p.on_report(1150, 30, 0.1, 12000, 3.0)  # 17.5 %: distance 2 would leave 0.54 %
+    assert p.red_distance == 3
+    # a lucky window (2 %) drops the smoothed loss to 9.75 %, but 17.5 % stands
+    assert not p.on_report(1200, 31, 0.1, 16000, 4.0)
+    assert p.loss == pytest.approx(0.0975) and p.red_distance == 3
+    assert p.link_stats().loss_rate == pytest.approx(0.175)
+    for second in range(5, 9):  # no loss: 17.5 % is held until 5 s have passed
+        p.on_report(1200 + 50 * (second - 4), 31, 0.1, 4000 * second, float(second))
+    assert p.red_distance == 3
+    p.on_report(1450, 31, 0.1, 36000, 9.0)
+    assert p.link_stats().loss_rate == pytest.approx(0.0975) and p.red_distance == 2
 
 
 def test_a_viewer_without_ulpfec_never_gets_fec() -> None:
@@ -106,19 +145,23 @@ def test_only_codecs_with_a_picture_id_can_skip_lost_fec_packets() -> None:
 
 
 def test_h264_never_gets_fec_the_policy_falls_back_to_nack() -> None:
-    p = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    # 20 % loss at 100 ms RTT needs 500 ms more delay for NACK alone; 200 ms are allowed
+    p = ViewerProtection("video", "policy", can_fec=True, can_red=False, max_playout_delay=0.2)
     assert not p.set_codec("video/H264")  # nothing decided yet: nothing changes
-    report(p, 0.10, 0.100)  # the policy would add FEC at 10 % and 100 ms
-    assert p.fec_rate == 0.0 and p.fec_rate_keyframe == 0.0 and p.tool == "nack"
+    report(p, 0.20, 0.100)  # the policy adds FEC here for VP8 (below)
+    assert p.fec_rate == 0.0 and p.fec_rate_keyframe == 0.0 and p.tool == "nack+delay"
     assert p.decision.nack and "cannot skip lost FEC packets" in p.decision.reason
+    # instead of FEC, H.264 gets all the delay allowed: more NACK rounds
+    # (two rounds of 120 ms fit in 150 ms more, a third would need 250)
+    assert p.playout_delay == 0.15 and p.decision.nack_attempts == 2
     assert not p.can_fec and p.stats()["fec_rate"] == 0.0
     # the source switches to VP8: the same link now gets FEC
     assert p.set_codec("video/VP8")
-    assert p.can_fec and p.fec_rate > 0.0 and p.tool == "fec+nack"
+    assert p.can_fec and p.fec_rate > 0.0 and p.tool == "fec+nack+delay"
     assert not p.set_codec("video/VP8")
     # and back: FEC stops at once, not at the next report
     assert p.set_codec("video/H264")
-    assert p.fec_rate == 0.0 and p.tool == "nack"
+    assert p.fec_rate == 0.0 and p.tool == "nack+delay"
 
 
 def test_forced_fec_on_h264_sends_nothing_it_cannot_use() -> None:
@@ -134,7 +177,8 @@ def test_audio_gets_red_as_loss_grows_but_never_counts_on_inband_fec() -> None:
     report(p, 0.05, 0.05)
     assert p.red_distance == 1
     report(p, 0.30, 0.05, times=20)
-    assert p.red_distance == 2
+    # the goal is 0.5 % left at 30 % loss: RED 3 leaves 0.3**4 = 0.81 %, RED 4 0.24 %
+    assert p.red_distance == 4
     assert not p.decision.opus_inband_fec
 
 
@@ -192,7 +236,7 @@ def test_the_policy_plans_fec_for_the_frames_actually_sent() -> None:
 
 
 def test_tool_names_the_repair_in_use() -> None:
-    video = ViewerProtection("video", "policy", can_fec=True, can_red=False)
+    video = ViewerProtection("video", "policy", can_fec=True, can_red=False, max_playout_delay=0)
     assert video.tool == "nack"
     report(video, 0.20, 0.200)
     assert video.tool == "fec+nack"

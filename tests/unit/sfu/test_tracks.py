@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from interlive.protection.red import RedBlock, decode_red, encode_red
+from interlive.protection.red import RedBlock, decode_red, encode_red, strip_red
 from interlive.rtp import extensions as ext
 from interlive.rtp.packet import RtpPacket
 from interlive.rtp.rtcp import Bye, Pli, ReportBlock, RtcpPacket, SenderReport
@@ -369,7 +369,8 @@ def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> No
                      codecs=[Codec(100, "video/VP8", 90000, rtx_payload_type=101),
                              VIDEO_RED_SUB, ULPFEC_SUB],
                      extensions={ext.ABS_SEND_TIME: 7, ext.TOFFSET: 9},
-                     transport=sub, counters=counters, rtx_ssrc=3333)  # fmt: skip
+                     transport=sub, counters=counters, rtx_ssrc=3333,
+                     max_playout_delay=0.0)  # fmt: skip
     down.attach(up, 0.0)
     frame1 = vp8_frame(10, 3000, 4, key=True)
     for p in frame1:
@@ -423,6 +424,59 @@ def test_fec_for_a_lossy_far_viewer_rebuilds_a_lost_packet_byte_for_byte() -> No
     assert (rtx.ssrc, rtx.payload_type) == (3333, 117)
     assert rtx.payload[:2] == lost.sequence_number.to_bytes(2, "big")
     assert rtx.payload[2:] == lost.payload
+
+
+def test_a_lossy_viewer_is_asked_for_a_longer_playout_delay_on_every_packet() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, _ = make(counters, pub, sub)
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222, codecs=[VP8_SUB],
+                     extensions={ext.ABS_SEND_TIME: 7, ext.PLAYOUT_DELAY: 6},
+                     transport=sub, counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+    send_time = {3: b"\x01\x02\x03"}
+    up.on_rtp(vp8(10, 3000, key=True, exts=send_time), 0.0)
+    up.on_rtp(vp8(11, 6000, key=False), 0.03)
+    # no loss: the viewer's buffer is its own, nothing added
+    assert [p.extensions for p in sub.rtp] == [{7: b"\x01\x02\x03"}, {}]
+    down.rtt = 0.1
+    for i in range(5):
+        down.octets_sent += 75_000
+        lossy_report(down, 0.2, 1.0 + i)
+    assert down.protection.playout_delay == 0.5 and down.fec_encoder is None
+    sub.rtp.clear()
+    up.on_rtp(vp8(12, 9000, key=False, exts=send_time), 5.0)
+    up.on_rtp(vp8(13, 12000, key=False), 5.03)
+    # min 500 ms = 0x032, max 10 s = 0x3E8, with or without other extensions
+    limits = b"\x03\x23\xe8"
+    assert [p.extensions for p in sub.rtp] == [{7: b"\x01\x02\x03", 6: limits}, {6: limits}]
+    # a retransmission carries it too: it is the stored packet
+    down.on_nack([sub.rtp[1].sequence_number], 5.1)
+    assert sub.rtp[-1].extensions == {6: limits}
+    for i in range(30):
+        lossy_report(down, 0.0, 6.0 + i)
+    assert down.protection.playout_delay == 0.0
+    sub.rtp.clear()
+    up.on_rtp(vp8(14, 15000, key=False), 40.0)
+    # loss gone: the floor goes back to 0, and the viewer is told so on every packet
+    assert sub.rtp[0].extensions == {6: b"\x00\x03\xe8"}
+
+
+def test_a_viewer_without_the_extension_is_not_counted_on_to_wait() -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up, _ = make(counters, pub, sub)
+    down = DownTrack(identity="bob", kind="video", mid="1", ssrc=2222,
+                     codecs=[VP8_SUB, VIDEO_RED_SUB, ULPFEC_SUB],
+                     extensions={ext.ABS_SEND_TIME: 7}, transport=sub,
+                     counters=counters)  # fmt: skip
+    down.attach(up, 0.0)
+    down.rtt = 0.1
+    for i in range(5):
+        down.octets_sent += 75_000
+        lossy_report(down, 0.2, 1.0 + i)
+    # the link that gets NACK and 500 ms more delay above gets FEC here instead
+    assert down.protection.playout_delay == 0.0 and down.fec_encoder is not None
+    up.on_rtp(vp8(10, 3000, key=True), 5.0)
+    assert RtpPacket.parse(strip_red(sub.rtp[0].data)).extensions == {}
 
 
 def test_publisher_fec_repairs_its_loss_and_its_numbers_leave_no_gap() -> None:
