@@ -90,13 +90,13 @@ def test_theory_of_nack_counts_the_rounds_that_fit_the_150_ms_deadline() -> None
     assert theory_residual("nack", "video", LossSpec(0.20), 0.2) == pytest.approx(0.20)
 
 
-def test_theory_of_red_at_20_percent_is_three_redundant_copies() -> None:
-    # the viewer policy's cheapest RED meeting 0.5 % at 20 % random loss is distance 3
-    # (distance 2 leaves 0.2^3 = 0.8 %): 0.2^4
-    assert theory_decision("red", "audio", LossSpec(0.20), 0.1).red_distance == 3
-    assert theory_residual("red", "audio", LossSpec(0.20), 0.1) == pytest.approx(0.0016)
-    assert theory_decision("red", "audio", LossSpec(0.05), 0.1).red_distance == 1
-    assert theory_residual("red", "audio", LossSpec(0.05), 0.1) == pytest.approx(0.0025)
+def test_theory_of_red_at_20_percent_is_four_redundant_copies() -> None:
+    # the viewer policy's cheapest RED meeting 0.1 % at 20 % random loss is distance 4
+    # (distance 3 leaves 0.2^4 = 0.16 %): 0.2^5
+    assert theory_decision("red", "audio", LossSpec(0.20), 0.1).red_distance == 4
+    assert theory_residual("red", "audio", LossSpec(0.20), 0.1) == pytest.approx(0.00032)
+    assert theory_decision("red", "audio", LossSpec(0.05), 0.1).red_distance == 2
+    assert theory_residual("red", "audio", LossSpec(0.05), 0.1) == pytest.approx(0.000125)
 
 
 def test_theory_of_fec_uses_no_nack() -> None:

@@ -193,7 +193,7 @@ def test_tables_have_one_row_per_cell() -> None:
     assert chromium_table[2].startswith("| 20 % | 100 | none | failed |")
     assert chromium_table[3] == (
         "| 20 % | 100 * | policy | 20.0 / 10.0 | 5.00 (1) | 30.0 | 0.18 (0.01) | 60 / 53 "
-        "| 0 / n/a | 2.00 (0.16) | n/a | 850 |"
+        "| 0 / n/a | 2.00 (0.03) | n/a | 850 |"
     )
     sdk_row = format_sdk_table(results).splitlines()[3]
     assert sdk_row == (

@@ -116,7 +116,7 @@ def test_protection_goes_up_at_once_and_down_after_the_hold() -> None:
     p = ViewerProtection("audio", "policy", can_fec=False, can_red=True)
     assert not p.on_report(1000, 0, 0.1, 0, 0.0)
     assert p.on_report(1050, 10, 0.1, 4000, 1.0)  # 20 % of a window: smoothed to 10 %
-    assert p.red_distance == 2  # 0.1**3 = 0.1 % meets the 0.5 % target
+    assert p.red_distance == 2  # 0.1**3 = 0.1 % meets the 0.1 % aimed at
     p.on_report(1100, 20, 0.1, 8000, 2.0)  # 15 %
     p.on_report(1150, 30, 0.1, 12000, 3.0)  # 17.5 %: distance 2 would leave 0.54 %
     assert p.red_distance == 3
@@ -174,11 +174,11 @@ def test_forced_fec_on_h264_sends_nothing_it_cannot_use() -> None:
 def test_audio_gets_red_as_loss_grows_but_never_counts_on_inband_fec() -> None:
     p = ViewerProtection("audio", "policy", can_fec=False, can_red=True)
     assert p.rtt is None and p.link_stats().rtt == DEFAULT_RTT
-    report(p, 0.05, 0.05)
-    assert p.red_distance == 1
+    report(p, 0.02, 0.05)
+    assert p.red_distance == 1  # 0.02**2 = 0.04 % left, under the 0.1 % aimed at
     report(p, 0.30, 0.05, times=20)
-    # the goal is 0.5 % left at 30 % loss: RED 3 leaves 0.3**4 = 0.81 %, RED 4 0.24 %
-    assert p.red_distance == 4
+    # RED 4 leaves 0.3**5 = 0.24 %, RED 5 0.07 %
+    assert p.red_distance == 5
     assert not p.decision.opus_inband_fec
 
 

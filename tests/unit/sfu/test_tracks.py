@@ -294,7 +294,7 @@ def test_red_is_added_for_a_lossy_viewer_and_dropped_when_loss_ends() -> None:
     assert sub.rtp[-1].payload_type == 111  # no loss reported: plain Opus
     report(0.0)  # opens the measurement window
     assert down.red_encoder is None
-    report(0.10)  # smoothed to 5 %: one earlier frame rides along
+    report(0.04)  # smoothed to 2 %: one earlier frame rides along (0.04 % left)
     assert down.red_encoder is not None and down.red_encoder.distance == 1
     up.on_rtp(opus(2), 0.02)
     up.on_rtp(opus(3), 0.04)
