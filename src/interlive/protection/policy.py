@@ -29,11 +29,13 @@ Theory of operation
    first option whose expected residual loss (:func:`expected_residual_loss`)
    meets the target for its kind is taken; if none does, the cheapest within
    10% of the best one.
-3. *libwebrtc's guard rails.*  Below ``low_rtt`` (20 ms) NACK alone is used
-   whenever it fits (a retransmission comes back sooner than FEC pays for
-   itself); FEC is off below ``min_fec_bitrate`` (a whole parity packet per
-   small frame is too dear: libwebrtc's bytes-per-frame rule); keyframes get
-   at least twice the delta-frame rate, up to the cap.
+3. *libwebrtc's guard rails.*  Below ``low_rtt`` (20 ms) no FEC is used
+   whenever NACK fits (a retransmission comes back sooner than FEC pays for
+   itself; a receiver that asks again only every ``min_nack_interval`` may
+   still be asked to wait, as in 6); FEC is off below ``min_fec_bitrate``
+   (a whole parity packet per small frame is too dear: libwebrtc's
+   bytes-per-frame rule); keyframes get at least twice the delta-frame rate,
+   up to the cap.
 4. *Opus in-band FEC only when loss is measured* (>= ``inband_min_loss``):
    at 0% loss it costs quality for nothing (PESQ-WB 4.38 → 3.10 in
    DESIGN.md).  The packet-loss hint given to the encoder is the measured
@@ -326,14 +328,10 @@ class ProtectionPolicy:
 
     def _decide_video(self, stats: LinkStats, base: ProtectionDecision) -> ProtectionDecision:
         config = self.config
-        if base.nack and stats.rtt < config.low_rtt:
-            reason = f"RTT {stats.rtt * 1000:.0f} ms < {config.low_rtt * 1000:.0f} ms: NACK alone"
-            return _with_reason(base, reason)
         frame_packets = _frame_packets(stats, config)
         options: list[tuple[float, ProtectionDecision]] = [(0.0, base)]
         seen: set[tuple[int, MaskKind]] = set()
-        fec_ok = config.fec_allowed and stats.bitrate >= config.min_fec_bitrate
-        for rate in _FEC_RATES if fec_ok else ():
+        for rate in _FEC_RATES if self._no_fec_why(stats, base) is None else ():
             fec = fec_packets_for(frame_packets, rate)
             for mask in _MASKS:
                 if (fec, mask) in seen:
@@ -360,7 +358,7 @@ class ProtectionPolicy:
                     reason = f"cheapest meeting {target:.2%}: {residual:.3%} expected unrepaired"
                     if delay:
                         reason += f", {attempts} NACK rounds in {delay * 1000:.0f} ms more delay"
-                    return _with_reason(candidate, self._no_fec_note(stats, reason))
+                    return _with_reason(candidate, self._no_fec_note(stats, base, reason))
         longest, attempts = waits[-1]
         at_longest = [
             (
@@ -370,12 +368,22 @@ class ProtectionPolicy:
             for cost, option in options
         ]
         decision = self._cheapest(stats, at_longest, target)
-        return _with_reason(decision, self._no_fec_note(stats, decision.reason))
+        return _with_reason(decision, self._no_fec_note(stats, base, decision.reason))
 
-    def _no_fec_note(self, stats: LinkStats, reason: str) -> str:
-        if self.config.fec_allowed and stats.bitrate < self.config.min_fec_bitrate:
-            return f"{reason}; {stats.bitrate / 1000:.0f} kbit/s is too low for FEC: NACK only"
-        return reason
+    def _no_fec_why(self, stats: LinkStats, base: ProtectionDecision) -> str | None:
+        """Why FEC is not considered on this link (libwebrtc's guard rails), or None."""
+        config = self.config
+        if not config.fec_allowed:
+            return "no FEC on this link"
+        if base.nack and stats.rtt < config.low_rtt:
+            return f"RTT {stats.rtt * 1000:.0f} ms < {config.low_rtt * 1000:.0f} ms: NACK alone"
+        if stats.bitrate < config.min_fec_bitrate:
+            return f"{stats.bitrate / 1000:.0f} kbit/s is too low for FEC: NACK only"
+        return None
+
+    def _no_fec_note(self, stats: LinkStats, base: ProtectionDecision, reason: str) -> str:
+        why = self._no_fec_why(stats, base)
+        return reason if why is None or not self.config.fec_allowed else f"{reason}; {why}"
 
     def _decide_audio(self, stats: LinkStats, base: ProtectionDecision) -> ProtectionDecision:
         config = self.config

@@ -304,13 +304,23 @@ def test_rounds_are_no_closer_than_the_receivers_nack_interval() -> None:
     assert POLICY.nack_attempts(stats) == 5  # floor((0.15 - 0.0146) / 0.025)
 
 
-@pytest.mark.parametrize(
-    ("loss", "rtt"),
-    [(0.0, 0.1), (0.01, 0.1), (0.03, 0.1), (0.2, 0.005)],
-)
+@pytest.mark.parametrize(("loss", "rtt"), [(0.0, 0.1), (0.01, 0.1), (0.03, 0.1), (0.2, 0.005)])
 def test_no_delay_when_the_deadline_is_enough(loss: float, rtt: float) -> None:
-    """No loss, light loss one round repairs (0.03**2 < 0.1 %), or a tiny RTT."""
-    assert PATIENT.decide(video(loss, rtt, deadline=0.15)).playout_delay == 0.0
+    """No loss, light loss one round repairs (0.03**2 < 0.1 %), or a tiny RTT with a
+    receiver that asks again at once (5 ms rounds: 27 fit in 150 ms)."""
+    assert POLICY.decide(video(loss, rtt, deadline=0.15)).playout_delay == 0.0
+    if rtt > 0.02:
+        assert PATIENT.decide(video(loss, rtt, deadline=0.15)).playout_delay == 0.0
+
+
+def test_a_tiny_rtt_gets_no_fec_but_may_wait_for_a_slow_asker() -> None:
+    """5 ms RTT: no FEC (libwebrtc's rule), but a browser asks again only every
+    100 ms, so at 20 % loss the four rounds that meet 0.1 % (three leave 0.2**4 =
+    0.16 %) need 14.6 + 4 x 105 - 150 = 285 ms more: 300 ms in 50 ms steps."""
+    decision = PATIENT.decide(video(0.20, 0.005, deadline=0.15))
+    assert decision.fec_rate == 0 and decision.nack_attempts == 4
+    assert decision.playout_delay == pytest.approx(0.3)
+    assert "NACK alone" in decision.reason
 
 
 def test_beyond_the_allowed_delay_fec_joins_at_the_longest_delay() -> None:
