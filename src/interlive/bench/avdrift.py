@@ -63,12 +63,10 @@ import bisect
 import json
 import math
 import os
-import secrets
 import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -84,7 +82,7 @@ import numpy as np
 import numpy.typing as npt
 
 from interlive.auth import mint_token
-from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server, wait_healthy
+from interlive.bench.serverproc import temporary_server
 from interlive.bench.system import machine_info
 from interlive.client import (
     TestPatternVideoTrack,
@@ -886,17 +884,8 @@ async def _measure(base: str, secret: str, seconds: float) -> RawRun:
 
 def run(seconds: float) -> RawRun:
     """Start a server, publish, mix, read the mix back for ``seconds``."""
-    with tempfile.TemporaryDirectory(prefix="interlive-avdrift-") as tmp:
-        port, secret = free_tcp_port(), secrets.token_urlsafe(32)
-        process = launch_server(
-            port=port, data_dir=Path(tmp) / "data", secret=secret, log_path=Path(tmp) / "log"
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_healthy(base, process, Path(tmp) / "log")
-            return asyncio.run(_measure(base, secret, seconds))
-        finally:
-            stop_server(process)
+    with temporary_server("interlive-avdrift-") as (base, secret):
+        return asyncio.run(_measure(base, secret, seconds))
 
 
 def _commit() -> str:

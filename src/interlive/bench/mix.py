@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
 import time
 from fractions import Fraction
@@ -36,7 +35,7 @@ import av
 import numpy as np
 
 from interlive.auth import mint_token
-from interlive.bench.serverproc import free_tcp_port, launch_server, stop_server, wait_healthy
+from interlive.bench.serverproc import temporary_server
 from interlive.client import (
     TestPatternVideoTrack,
     ToneAudioTrack,
@@ -300,14 +299,5 @@ async def _e2e(base: str, secret: str, seconds: float) -> dict[str, Any]:
 
 def e2e(seconds: float) -> dict[str, Any]:
     """Start a server, publish one SDK test pattern, mix it, read the mix back over HTTP-FLV."""
-    with tempfile.TemporaryDirectory(prefix="interlive-bench-mix-") as tmp:
-        port, secret = free_tcp_port(), secrets.token_urlsafe(32)
-        process = launch_server(
-            port=port, data_dir=Path(tmp) / "data", secret=secret, log_path=Path(tmp) / "log"
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_healthy(base, process, Path(tmp) / "log")
-            return asyncio.run(_e2e(base, secret, seconds))
-        finally:
-            stop_server(process)
+    with temporary_server("interlive-bench-mix-") as (base, secret):
+        return asyncio.run(_e2e(base, secret, seconds))

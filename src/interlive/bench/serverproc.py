@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -109,3 +112,19 @@ def wait_healthy(
                 log = ""
             raise RuntimeError(f"interlive serve did not start (exit {process.poll()}):\n{log}")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def temporary_server(prefix: str) -> Iterator[tuple[str, str]]:
+    """A healthy one-worker ``interlive serve`` on loopback with its own data directory,
+    for as long as the block runs: yields its base URL and its secret."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        port, secret = free_tcp_port(), secrets.token_urlsafe(32)
+        log = Path(tmp) / "log"
+        process = launch_server(port=port, data_dir=Path(tmp) / "data", secret=secret, log_path=log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_healthy(base, process, log)
+            yield base, secret
+        finally:
+            stop_server(process)
