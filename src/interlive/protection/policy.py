@@ -331,7 +331,10 @@ class ProtectionPolicy:
         frame_packets = _frame_packets(stats, config)
         options: list[tuple[float, ProtectionDecision]] = [(0.0, base)]
         seen: set[tuple[int, MaskKind]] = set()
-        for rate in _FEC_RATES if self._no_fec_why(stats, base) is None else ():
+        guard = self._fec_guard(stats, base)
+        # the guard's reason is worth a note only where FEC was possible at all
+        note = f"; {guard}" if guard is not None and config.fec_allowed else ""
+        for rate in _FEC_RATES if config.fec_allowed and guard is None else ():
             fec = fec_packets_for(frame_packets, rate)
             for mask in _MASKS:
                 if (fec, mask) in seen:
@@ -358,7 +361,7 @@ class ProtectionPolicy:
                     reason = f"cheapest meeting {target:.2%}: {residual:.3%} expected unrepaired"
                     if delay:
                         reason += f", {attempts} NACK rounds in {delay * 1000:.0f} ms more delay"
-                    return _with_reason(candidate, self._no_fec_note(stats, base, reason))
+                    return _with_reason(candidate, reason + note)
         longest, attempts = waits[-1]
         at_longest = [
             (
@@ -368,22 +371,16 @@ class ProtectionPolicy:
             for cost, option in options
         ]
         decision = self._cheapest(stats, at_longest, target)
-        return _with_reason(decision, self._no_fec_note(stats, base, decision.reason))
+        return _with_reason(decision, decision.reason + note)
 
-    def _no_fec_why(self, stats: LinkStats, base: ProtectionDecision) -> str | None:
-        """Why FEC is not considered on this link (libwebrtc's guard rails), or None."""
+    def _fec_guard(self, stats: LinkStats, base: ProtectionDecision) -> str | None:
+        """Why libwebrtc's guard rails keep FEC off this link, or None."""
         config = self.config
-        if not config.fec_allowed:
-            return "no FEC on this link"
         if base.nack and stats.rtt < config.low_rtt:
             return f"RTT {stats.rtt * 1000:.0f} ms < {config.low_rtt * 1000:.0f} ms: NACK alone"
         if stats.bitrate < config.min_fec_bitrate:
             return f"{stats.bitrate / 1000:.0f} kbit/s is too low for FEC: NACK only"
         return None
-
-    def _no_fec_note(self, stats: LinkStats, base: ProtectionDecision, reason: str) -> str:
-        why = self._no_fec_why(stats, base)
-        return reason if why is None or not self.config.fec_allowed else f"{reason}; {why}"
 
     def _decide_audio(self, stats: LinkStats, base: ProtectionDecision) -> ProtectionDecision:
         config = self.config
