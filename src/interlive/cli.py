@@ -10,18 +10,10 @@ from pathlib import Path
 
 from interlive.auth import DEFAULT_TTL, Role, mint_token, resolve_secret
 from interlive.config import ServerConfig, default_data_dir
-from interlive.protection.policy import MAX_PLAYOUT_DELAY
 from interlive.worker.settings import DEFAULT_MAX_PLAYOUT_DELAY, LOSS_PROTECTION_CHOICES
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if not 0 <= args.max_playout_delay <= MAX_PLAYOUT_DELAY * 1000:
-        print(
-            f"interlive serve: --max-playout-delay must be 0..{MAX_PLAYOUT_DELAY * 1000:g} ms, "
-            f"got {args.max_playout_delay}",
-            file=sys.stderr,
-        )
-        return 2
     config = ServerConfig(
         host=args.host,
         http_port=args.http_port,
@@ -39,6 +31,11 @@ def _serve(args: argparse.Namespace) -> int:
         webhooks=tuple(args.webhook or ()),
         rtmp_port=args.rtmp_port,
     )
+    try:
+        config.media_settings()  # the media options' own checks, before anything starts
+    except ValueError as exc:
+        print(f"interlive serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s: %(message)s")
     from interlive.server.run import serve
 

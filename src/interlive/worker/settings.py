@@ -35,8 +35,8 @@ class MediaSettings:
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_playout_delay <= MAX_PLAYOUT_DELAY:
             raise ValueError(
-                f"max playout delay must be 0..{MAX_PLAYOUT_DELAY:g} s, "
-                f"got {self.max_playout_delay!r}"
+                f"--max-playout-delay must be 0..{MAX_PLAYOUT_DELAY * 1000:g} ms, "
+                f"got {self.max_playout_delay * 1000:g}"
             )
         if self.loss_protection not in LOSS_PROTECTION_CHOICES:
             raise ValueError(
