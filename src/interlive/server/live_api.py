@@ -70,7 +70,7 @@ from aiohttp import web
 from interlive.auth import AccessToken, Grants, Role, TokenError, bearer_token, verify_token
 from interlive.media.avc import AudioSpecificConfig
 from interlive.media.flv import FlvMuxer, FlvReader, FlvTag
-from interlive.media.flv_queue import PlayerQueue, QueueLimits, Verdict
+from interlive.media.flv_queue import QueueLimits, Verdict
 from interlive.media.h264_rtp import annexb_to_nals, nal_type
 from interlive.media.rtp_flv import StartTags
 from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
@@ -85,6 +85,7 @@ from interlive.server.playback import (
     PlaybackError,
     PlaybackHub,
     PlaybackStats,
+    QueuedPlayer,
     limit_send_buffer,
     request_token,
 )
@@ -165,14 +166,12 @@ class MixFlvSource:
         return self.start.tags()
 
 
-class FlvPlayer:
-    """One HTTP-FLV or RTMP player of the mix: its :class:`PlayerQueue` and its writer's wake-up.
+class FlvPlayer(QueuedPlayer):
+    """One HTTP-FLV or RTMP player of the mix.
 
     The job offers it the mix's tags (:meth:`offer`), which applies the queue's
     verdicts: drops are counted, a ``DISCONNECT`` closes the player (reason
-    ``slow``) and ``kill`` aborts its socket, so a writer stuck on a full
-    socket ends at once.  The writer loops on :meth:`next_batch` and reports
-    each batch :meth:`delivered` once the socket took it.
+    ``slow``) and kills its socket.
     """
 
     def __init__(
@@ -183,14 +182,7 @@ class FlvPlayer:
         limits: QueueLimits | None = None,
         stats: PlaybackStats | None = None,
     ) -> None:
-        self.protocol = protocol
-        self.name = name
-        self.queue = PlayerQueue(limits)
-        self.stats = stats if stats is not None else PlaybackStats()
-        self._kill = kill
-        self._wake = asyncio.Event()
-        #: why the player ended (``slow``, ``ended``, ``left``), None while it plays
-        self.closed: str | None = None
+        super().__init__(protocol, name, kill, limits, stats or PlaybackStats())
 
     def offer(self, tags: Sequence[FlvTag], config: Sequence[FlvTag]) -> None:
         """The mix's new tags; ``config`` are the tags a player starts with."""
@@ -222,33 +214,7 @@ class FlvPlayer:
                 self.name,
             )
         if woken:
-            self._wake.set()
-
-    async def next_batch(self) -> list[FlvTag] | None:
-        """The next tags to write (waiting for some); None once the player is closed."""
-        while True:
-            if self.closed is not None:
-                return None
-            batch = self.queue.take()
-            if batch:
-                return batch
-            self._wake.clear()
-            await self._wake.wait()
-
-    def delivered(self, size: int) -> None:
-        """The socket took the last batch (``size`` bytes written)."""
-        self.queue.delivered()
-        self.stats.bytes_sent += size
-
-    def close(self, reason: str, *, kill: bool = False) -> None:
-        """End the player: its writer sees None; ``kill`` also aborts its socket at once."""
-        if self.closed is not None:
-            return
-        self.closed = reason
-        self._wake.set()
-        if kill:
-            with contextlib.suppress(Exception):
-                self._kill()
+            self.wake()
 
 
 @dataclass

@@ -141,20 +141,72 @@ class PlaybackStats:
         counts[key] = counts.get(key, 0) + 1
 
 
-class Player:
-    """One HTTP-FLV response or RTMP play connection: its queue, and a way to cut it off."""
+class QueuedPlayer:
+    """One HTTP-FLV response or RTMP play connection fed through a :class:`PlayerQueue`.
+
+    Whoever feeds it offers tags to ``queue`` and calls :meth:`wake` when the
+    queue has something to send; the writer loops on :meth:`next_batch` and
+    reports each batch :meth:`delivered` once the socket took it; :meth:`close`
+    ends it, ``kill`` also aborting its socket so a writer stuck on a full
+    socket ends at once.
+    """
+
+    def __init__(
+        self,
+        protocol: str,
+        name: str,
+        kill: Callable[[], None],
+        limits: QueueLimits | None,
+        stats: PlaybackStats,
+    ) -> None:
+        self.protocol = protocol
+        self.name = name
+        self.queue = PlayerQueue(limits)
+        self.stats = stats
+        self._kill = kill
+        self._wake = asyncio.Event()
+        #: why the player ended (``slow``, ``ended``, ``left``, ...), None while it plays
+        self.closed: str | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def next_batch(self) -> list[FlvTag] | None:
+        """The next tags to write (waiting for some); None once the player is closed."""
+        while True:
+            if self.closed is not None:
+                return None
+            batch = self.queue.take()
+            if batch:
+                return batch
+            self._wake.clear()
+            await self._wake.wait()
+
+    def delivered(self, size: int) -> None:
+        """The socket took the last batch (``size`` bytes written)."""
+        self.queue.delivered()
+        self.stats.bytes_sent += size
+
+    def close(self, reason: str, *, kill: bool = False) -> None:
+        """End the player: its writer sees None; ``kill`` also aborts its socket at once."""
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self._wake.set()
+        if kill:
+            with contextlib.suppress(Exception):
+                self._kill()
+
+
+class Player(QueuedPlayer):
+    """A player of one participant's feed: it starts at the feed's first keyframe."""
 
     def __init__(
         self, feed: _Feed, protocol: Protocol, name: str, kill: Callable[[], None]
     ) -> None:
+        super().__init__(protocol, name, kill, feed.hub.limits, feed.hub.stats)
         self.feed = feed
-        self.protocol = protocol
-        self.name = name
-        self.queue = PlayerQueue(feed.hub.limits)
-        self._kill = kill
-        self._wake = asyncio.Event()
         self._started = asyncio.Event()
-        self.closed: str | None = None
 
     @property
     def room(self) -> str:
@@ -171,38 +223,17 @@ class Player:
                 await self._started.wait()
         return self.queue.started and self.closed is None
 
-    async def next_batch(self) -> list[FlvTag] | None:
-        """The next tags to write (waiting for some); None once the player is closed."""
-        while True:
-            if self.closed is not None:
-                return None
-            batch = self.queue.take()
-            if batch:
-                return batch
-            self._wake.clear()
-            await self._wake.wait()
-
-    def delivered(self, size: int) -> None:
-        self.queue.delivered()
-        self.feed.hub.stats.bytes_sent += size
-
     def _offer(self, tag: FlvTag, config: list[FlvTag]) -> Verdict:
         verdict = self.queue.offer(tag, config)
         if verdict is not Verdict.WAITING:
             self._started.set()
-            self._wake.set()
+            self.wake()
         return verdict
 
     def close(self, reason: str, *, kill: bool = False) -> None:
-        """End the player: its writer sees None; ``kill`` also aborts its socket at once."""
-        if self.closed is not None:
-            return
-        self.closed = reason
-        self._wake.set()
-        self._started.set()
-        if kill:
-            with contextlib.suppress(Exception):
-                self._kill()
+        if self.closed is None:
+            self._started.set()
+        super().close(reason, kill=kill)
 
 
 class _FeedSocket(asyncio.DatagramProtocol):
