@@ -305,6 +305,20 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def _table(columns: Sequence[str], rows: Iterable[str]) -> str:
+    """A markdown table: ``columns`` as its header, then ``rows`` (whole lines)."""
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows])
+
+
+def _failed_row(result: CellResult, columns: Sequence[str]) -> str:
+    """The row of a cell whose viewer failed: its condition, then nothing measured."""
+    return _cond(result) + "| " + " | ".join(["failed"] + ["n/a"] * (len(columns) - 4)) + " |"
+
+
+def _yes_no(value: bool | None) -> str:
+    return {None: "n/a", True: "yes", False: "**no**"}[value]
+
+
 def _cond(result: CellResult) -> str:
     cell = result.cell
     goal = " *" if cell.goal else ""
@@ -325,20 +339,22 @@ def _sorted(results: Iterable[CellResult]) -> list[CellResult]:
     )
 
 
+CHROMIUM_COLUMNS: Final = (
+    "Loss", "RTT ms", "Protection", "Wire loss v / a %", "Freeze % (count)", "fps",
+    "Video unrepaired % (theory)", "NACKs / RTX rcvd", "FEC sent / used",
+    "Audio concealed % (theory)", "Jitter buffer ms", "kbit/s",
+)  # fmt: skip
+
+
 def format_chromium_table(results: Iterable[CellResult]) -> str:
-    header = (
-        "| Loss | RTT ms | Protection | Wire loss v / a % | Freeze % (count) | fps "
-        "| Video unrepaired % (theory) | NACKs / RTX rcvd | FEC sent / used "
-        "| Audio concealed % (theory) | Jitter buffer ms | kbit/s |"
-    )
-    lines = [header, "|" + "---|" * 12]
+    lines = []
     for r in _sorted(results):
         c = r.cell
         tv = theory_residual(c.protection, "video", c.loss, c.rtt)
         ta = theory_residual(c.protection, "audio", c.loss, c.rtt)
         ch = r.chromium
         if ch is None:
-            lines.append(_cond(r) + "| " + " | ".join(["failed"] + ["n/a"] * 8) + " |")
+            lines.append(_failed_row(r, CHROMIUM_COLUMNS))
             continue
         lines.append(
             _cond(r) + f"| {_pct(ch.wire_video_loss)} / {_pct(ch.wire_audio_loss)} "
@@ -351,21 +367,22 @@ def format_chromium_table(results: Iterable[CellResult]) -> str:
             f"| {_pct(ch.concealment, 2)} ({_pct(ta, 2)}) | {_num(ch.jitter_buffer_ms)} "
             f"| {_num(ch.kbps)} |"
         )
-    return "\n".join(lines)
+    return _table(CHROMIUM_COLUMNS, lines)
+
+
+SDK_COLUMNS: Final = (
+    "Loss", "RTT ms", "Protection", "Wire loss %", "Freeze % (count)", "fps",
+    "Frames missing % (unreadable)", "Video unrepaired % (theory)", "Audio missing %", "kbit/s",
+)  # fmt: skip
 
 
 def format_sdk_table(results: Iterable[CellResult]) -> str:
-    header = (
-        "| Loss | RTT ms | Protection | Wire loss % | Freeze % (count) | fps "
-        "| Frames missing % (unreadable) | Video unrepaired % (theory) | Audio missing % "
-        "| kbit/s |"
-    )
-    lines = [header, "|" + "---|" * 10]
+    lines = []
     for r in _sorted(results):
         c = r.cell
         s = r.sdk
         if s is None:
-            lines.append(_cond(r) + "| " + " | ".join(["failed"] + ["n/a"] * 6) + " |")
+            lines.append(_failed_row(r, SDK_COLUMNS))
             continue
         # the SDK negotiates neither ulpfec nor red: only NACK can help it
         tv = theory_residual("nack" if c.protection in ("nack", "policy") else "none", "video",
@@ -376,7 +393,7 @@ def format_sdk_table(results: Iterable[CellResult]) -> str:
             f"({s.frame_loss.unreadable}) | {_pct(s.video_packets.missing_fraction, 2)} "
             f"({_pct(tv, 2)}) | {_pct(s.audio_packets.missing_fraction, 2)} | {_num(s.kbps)} |"
         )
-    return "\n".join(lines)
+    return _table(SDK_COLUMNS, lines)
 
 
 SERVER_COUNTERS: Final = (
@@ -388,12 +405,11 @@ SERVER_COUNTERS: Final = (
 
 
 def format_server_table(results: Iterable[CellResult]) -> str:
-    names = " | ".join(label for label, _ in SERVER_COUNTERS)
-    header = (
-        f"| Loss | RTT ms | Protection | {names} | Publisher fps | Chromium STUN RTT ms "
-        "| Machine CPU busy % | Cell run time s |"
-    )
-    lines = [header, "|" + "---|" * (7 + len(SERVER_COUNTERS))]
+    columns = (
+        "Loss", "RTT ms", "Protection", *(label for label, _ in SERVER_COUNTERS),
+        "Publisher fps", "Chromium STUN RTT ms", "Machine CPU busy %", "Cell run time s",
+    )  # fmt: skip
+    lines = []
     for r in _sorted(results):
         values = " | ".join(_num(r.server.get(metric)) for _, metric in SERVER_COUNTERS)
         rtt = None if r.chromium is None or r.chromium.rtt is None else r.chromium.rtt * 1000
@@ -401,7 +417,7 @@ def format_server_table(results: Iterable[CellResult]) -> str:
             _cond(r) + f"| {values} | {_num(r.publisher_fps, 1)} | {_num(rtt)} "
             f"| {_pct(r.machine_busy, 0)} | {r.elapsed:.0f} |"
         )
-    return "\n".join(lines)
+    return _table(columns, lines)
 
 
 # --- goals and verdict ----------------------------------------------------------------------
@@ -479,13 +495,14 @@ def evaluate_goals(
 
 
 def format_goals(checks: Sequence[GoalCheck]) -> str:
-    lines = ["| Goal | Cell | Measured | Met |", "|---|---|---|---|"]
+    lines = []
     for check in checks:
         where = "not measured" if check.cell is None else check.cell.label()
         where += " !" if check.suspect else ""
-        met = {None: "n/a", True: "yes", False: "**no**"}[check.met]
-        lines.append(f"| {check.goal} | {where} | {_pct(check.value, 2)} % | {met} |")
-    return "\n".join(lines)
+        lines.append(
+            f"| {check.goal} | {where} | {_pct(check.value, 2)} % | {_yes_no(check.met)} |"
+        )
+    return _table(("Goal", "Cell", "Measured", "Met"), lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,25 +582,23 @@ def verdicts(results: Sequence[CellResult]) -> list[Verdict]:
 
 
 def format_verdicts(items: Sequence[Verdict]) -> str:
-    lines = [
-        "| Loss | RTT ms | Policy freeze % | Best tool freeze % | Policy concealed % "
-        "| Best tool concealed % | Policy not beaten: video / audio |",
-        "|" + "---|" * 7,
-    ]
-    verdict = {None: "n/a", True: "yes", False: "**no**"}
+    columns = (
+        "Loss", "RTT ms", "Policy freeze %", "Best tool freeze %", "Policy concealed %",
+        "Best tool concealed %", "Policy not beaten: video / audio",
+    )  # fmt: skip
 
     def best(value: tuple[str, float] | None) -> str:
         return "n/a" if value is None else f"{_pct(value[1], 2)} ({value[0]})"
 
-    for v in items:
-        lines.append(
-            f"| {v.loss.label()} | {v.rtt_ms}{' !' if v.suspect else ''} "
-            f"| {_pct(v.policy_freeze, 2)} "
-            f"| {best(v.best_freeze)} | {_pct(v.policy_concealment, 2)} "
-            f"| {best(v.best_concealment)} "
-            f"| {verdict[v.beats_video]} / {verdict[v.beats_audio]} |"
-        )
-    return "\n".join(lines)
+    lines = [
+        f"| {v.loss.label()} | {v.rtt_ms}{' !' if v.suspect else ''} "
+        f"| {_pct(v.policy_freeze, 2)} "
+        f"| {best(v.best_freeze)} | {_pct(v.policy_concealment, 2)} "
+        f"| {best(v.best_concealment)} "
+        f"| {_yes_no(v.beats_video)} / {_yes_no(v.beats_audio)} |"
+        for v in items
+    ]
+    return _table(columns, lines)
 
 
 def format_report(
