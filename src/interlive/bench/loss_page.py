@@ -2,7 +2,8 @@
 
 The page holds one receive-only ``RTCPeerConnection`` and plays it in a
 ``<video>`` element (so audio is pulled and frames are rendered, as
-``freezeCount`` and ``concealedSamples`` need).  Signalling is the
+``freezeCount`` and ``concealedSamples`` need).  Its offer asks for audio
+NACK as the product's pages do (``web/audio-nack.js``).  Signalling is the
 benchmark's: :data:`OFFER_JS` returns the offer once ICE gathering is done,
 the Python side POSTs it to WHEP, rewrites the answer's candidates to the
 impairment proxy and applies it with :data:`ANSWER_JS`.  :data:`STATS_JS`
@@ -25,8 +26,9 @@ PAGE_HTML: Final = """<!doctype html>
 <head><meta charset="utf-8"><title>interlive loss benchmark viewer</title></head>
 <body>
 <video id="player" autoplay playsinline></video>
-<script>
-"use strict";
+<script type="module">
+import { withAudioNack } from "/static/audio-nack.js";
+
 window.bench = {pc: null, state: "new", error: null, lastFrame: null, rendered: 0};
 const player = document.getElementById("player");
 
@@ -61,7 +63,8 @@ window.benchOffer = async () => {
   pc.addEventListener("connectionstatechange", () => { window.bench.state = pc.connectionState; });
   pc.addTransceiver("audio", {direction: "recvonly"});
   pc.addTransceiver("video", {direction: "recvonly"});
-  await pc.setLocalDescription(await pc.createOffer());
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription({type: "offer", sdp: withAudioNack(offer.sdp)});
   await gathered(pc, 3000);
   return pc.localDescription.sdp;
 };

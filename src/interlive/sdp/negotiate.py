@@ -151,7 +151,9 @@ def default_capabilities() -> Capabilities:
             48000,
             2,
             fmtp={"minptime": "10", "useinbandfec": "1"},
-            rtcp_fb=["transport-cc"],
+            # nack: lost audio is resent while the receiver's jitter buffer still
+            # waits (Chromium asks only when its offer lists it: web/audio-nack.js)
+            rtcp_fb=["transport-cc", "nack"],
         )
     ]
     return Capabilities(

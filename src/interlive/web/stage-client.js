@@ -24,6 +24,8 @@
 //   live) is kept in `client.room`, updated by the snapshot in `joined` and by
 //   every event; listeners get each message with `client.on(...)`.
 
+import { withAudioNack } from "/static/audio-nack.js";
+
 const PROTOCOL_VERSION = 1;
 const REQUEST_TIMEOUT_MS = 10000;
 const RESUME_WINDOW_MS = 15000;
@@ -343,7 +345,8 @@ export class StageClient {
   async _applyServerOffer(offer) {
     if (this.pc.signalingState !== "stable" || !this._ws) return; // left unanswered
     await this.pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
-    await this.pc.setLocalDescription();
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription({ type: "answer", sdp: withAudioNack(answer.sdp) });
     this._noteStreams(offer);
     this.serverOffers += 1;
     try {
@@ -355,7 +358,7 @@ export class StageClient {
 
   async _offer(options = {}) {
     const offer = await this.pc.createOffer(options);
-    await this.pc.setLocalDescription(offer);
+    await this.pc.setLocalDescription({ type: "offer", sdp: withAudioNack(offer.sdp) });
     const id = this.nextId();
     this._offering = id;
     let answer;

@@ -6,6 +6,8 @@
 // Bearer token, and applies the answer from the 201. The session resource
 // named by Location is DELETEd on stop.
 
+import { withAudioNack } from "/static/audio-nack.js";
+
 const GATHER_TIMEOUT_MS = 3000;
 
 export class WhipError extends Error {
@@ -96,7 +98,7 @@ class WhxClient {
   // an HTTP error, with the server's {"error": {code, message}} when given.
   async negotiate() {
     const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription(offer);
+    await this.pc.setLocalDescription({ type: "offer", sdp: withAudioNack(offer.sdp) });
     await gatheringComplete(this.pc, GATHER_TIMEOUT_MS);
     this.onState("posting");
     const response = await fetch(this.endpoint, {

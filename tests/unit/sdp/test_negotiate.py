@@ -47,7 +47,7 @@ def test_default_capabilities() -> None:
     (opus,) = caps.audio_codecs
     assert (opus.mime, opus.clock_rate, opus.channels) == ("audio/opus", 48000, 2)
     assert opus.fmtp == {"minptime": "10", "useinbandfec": "1"}
-    assert opus.rtcp_fb == ["transport-cc"] and not opus.rtx
+    assert opus.rtcp_fb == ["transport-cc", "nack"] and not opus.rtx
     video = [
         (c.mime, c.fmtp.get("profile-id") or c.fmtp.get("profile-level-id"))
         for c in caps.video_codecs
@@ -159,6 +159,21 @@ def test_simulcast_rids_pass_through() -> None:
     assert video.rids == tuple(offer.media[1].rids)
     assert video.simulcast == offer.media[1].simulcast
     assert "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id" in video.extmaps
+
+
+def test_audio_nack_is_answered_only_when_offered() -> None:
+    # Chromium does not offer it; the web pages add it (web/audio-nack.js)
+    recvonly = load(CHROME_RECVONLY)
+    assert "a=rtcp-fb:111 nack\r\n" not in recvonly
+    plain = negotiate_media(parse(CHROME_RECVONLY).media[0], default_capabilities(), want="send")
+    munged = SessionDescription.parse(
+        recvonly.replace("a=rtcp-fb:111 transport-cc\r\n",
+                         "a=rtcp-fb:111 transport-cc\r\na=rtcp-fb:111 nack\r\n")
+    )  # fmt: skip
+    asked = negotiate_media(munged.media[0], default_capabilities(), want="send")
+    assert plain is not None and asked is not None
+    assert plain.codecs[0].rtcp_fb == ("transport-cc",)
+    assert asked.codecs[0].rtcp_fb == ("transport-cc", "nack")
 
 
 def test_aiortc_offer() -> None:
