@@ -22,7 +22,15 @@ reports and asks for (sans-IO: numbers and ``now`` in, a decision out):
   not the 2 its bitrate suggests at 30 frames/s of 1200 bytes);
 * every NACK: the lost sequence numbers, whose runs estimate the mean burst
   length (consecutive losses defeat consecutive-packet FEC masks and RED; the
-  policy then prefers interleaved masks or NACK).
+  policy then prefers interleaved masks or NACK).  Where retransmissions go
+  out on the media SSRC itself (no RTX: Opus), a repaired packet counts as
+  received in the viewer's reports (RFC 3550 counts a late packet against the
+  loss), so the reports give the loss left after repair, not the link's:
+  measured with Chromium at 30 % loss, the reports said ~5 % and RED was
+  dropped.  There the loss is also taken from the NACKs: a receiver asks for
+  every packet it misses (Chromium's NetEq does, RED-recovered or not), so the
+  sequence numbers first asked for in a window, over the packets the window
+  expected, are the link's loss; the higher of the two counts.
 
 On each report the :class:`~interlive.protection.policy.ProtectionPolicy`
 decides from a :class:`~interlive.protection.policy.LinkStats`; the result is
@@ -105,6 +113,8 @@ LOSS_GAIN: Final = 0.5
 LOSS_HOLD: Final = 5.0
 #: Weight of a new NACK's mean run in the smoothed burst length.
 BURST_GAIN: Final = 0.2
+#: How long a NACKed sequence number is remembered, so a repeated request is not a new loss.
+NACK_MEMORY: Final = 2.0
 #: RTT assumed until the viewer's reports give one (seconds).
 DEFAULT_RTT: Final = 0.05
 _ASSUMED_BITRATE: Final = {"audio": 32_000.0, "video": 600_000.0}
@@ -169,6 +179,9 @@ class ViewerProtection:
         "_decided",
         "_fec_codec",
         "_fec_negotiated",
+        "_hidden_repairs",
+        "_nacked",
+        "_nacked_new",
         "_recent_loss",
         "_window",
         "bitrate",
@@ -189,7 +202,10 @@ class ViewerProtection:
         can_fec: bool,
         can_red: bool,
         max_playout_delay: float = DEFAULT_MAX_PLAYOUT_DELAY,
+        hidden_repairs: bool = False,
     ) -> None:
+        """``hidden_repairs``: retransmissions go on the media SSRC (no RTX), so the
+        viewer's reports count them as received and the NACKs measure the loss too."""
         self.kind: MediaKind = kind
         self.mode: LossProtection = mode
         self._fec_negotiated = can_fec and kind == "video"
@@ -201,6 +217,11 @@ class ViewerProtection:
         #: (time, smoothed loss) of the last LOSS_HOLD seconds of windows
         self._recent_loss: deque[tuple[float, float]] = deque()
         self.mean_burst = 1.0
+        self._hidden_repairs = hidden_repairs
+        #: 16-bit sequence number -> when first NACKed (the last NACK_MEMORY seconds)
+        self._nacked: dict[int, float] = {}
+        #: sequence numbers first NACKed since the current window began
+        self._nacked_new = 0
         self.rtt: float | None = None
         self.bitrate = _ASSUMED_BITRATE[kind]
         #: (time, highest sequence, cumulative lost, octets, packets, frames sent) at its start
@@ -273,9 +294,21 @@ class ViewerProtection:
             kind=self.kind,
         )
 
-    def on_nack(self, lost: Sequence[int]) -> None:
-        if lost:
-            self.mean_burst += (mean_run_length(lost) - self.mean_burst) * BURST_GAIN
+    def on_nack(self, lost: Sequence[int], now: float) -> None:
+        if not lost:
+            return
+        self.mean_burst += (mean_run_length(lost) - self.mean_burst) * BURST_GAIN
+        nacked = self._nacked
+        while nacked:
+            seq, when = next(iter(nacked.items()))
+            if when >= now - NACK_MEMORY:
+                break
+            del nacked[seq]
+        for seq in lost:
+            seq &= 0xFFFF
+            if seq not in nacked:
+                nacked[seq] = now
+                self._nacked_new += 1
 
     def on_report(
         self, highest_sequence: int, cumulative_lost: int, rtt: float | None,
@@ -294,13 +327,17 @@ class ViewerProtection:
         fresh = (now, highest_sequence, cumulative_lost, octets_sent, packets_sent, frames_sent)
         if window is None or highest_sequence < window[1]:  # first, or the stream restarted
             self._window = fresh
+            self._nacked_new = 0
             return False
         elapsed = now - window[0]
         if elapsed < WINDOW:
             return False
         expected = highest_sequence - window[1]
         if expected > 0:
-            sample = min(1.0, max(0.0, (cumulative_lost - window[2]) / expected))
+            lost = cumulative_lost - window[2]
+            if self._hidden_repairs:
+                lost = max(lost, self._nacked_new)
+            sample = min(1.0, max(0.0, lost / expected))
             self.loss += (sample - self.loss) * LOSS_GAIN
             recent = self._recent_loss
             recent.append((now, self.loss))
@@ -315,6 +352,7 @@ class ViewerProtection:
                 video_packet_size=max(1, round((octets_sent - window[3]) / packets)),
             )
         self._window = fresh
+        self._nacked_new = 0
         before = self.decision
         self.decision = self._decide()
         self._decided = True

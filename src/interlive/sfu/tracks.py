@@ -474,6 +474,7 @@ class DownTrack:
             can_red=self._red_out is not None,
             # a viewer that cannot be asked to wait is not counted on to wait
             max_playout_delay=max_playout_delay if self._playout_id is not None else 0.0,
+            hidden_repairs=self.rtx.rtx_ssrc is None,
         )
         self.fec_sent = 0
         self.red_sent = 0
@@ -784,7 +785,7 @@ class DownTrack:
     def on_nack(self, lost: Sequence[int], now: float) -> None:
         self.nacks_received += len(lost)
         self.counters.nacks_received += len(lost)
-        self.protection.on_nack(lost)
+        self.protection.on_nack(lost, now)
         if not self.protection.answers_nacks:
             return
         for packet in self.rtx.on_nack(lost, now, self.rtt):

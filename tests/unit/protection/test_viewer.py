@@ -88,7 +88,7 @@ def test_bursty_nacks_switch_the_fec_masks_to_interleaved() -> None:
     report(p, 0.10, 0.200)
     assert p.decision.fec_mask == "random"
     for base in range(0, 4000, 10):
-        p.on_nack([base, base + 1, base + 2, base + 3])
+        p.on_nack([base, base + 1, base + 2, base + 3], 0.0)
     assert p.mean_burst == pytest.approx(4.0, abs=0.01)
     report(p, 0.10, 0.200, times=1)
     assert p.decision.fec_mask == "bursty"
@@ -129,6 +129,45 @@ def test_protection_goes_up_at_once_and_down_after_the_hold() -> None:
     assert p.red_distance == 3
     p.on_report(1450, 31, 0.1, 36000, 9.0)
     assert p.link_stats().loss_rate == pytest.approx(0.0975) and p.red_distance == 2
+
+
+def test_nacks_measure_the_loss_that_repairs_on_the_media_ssrc_hide_from_reports() -> None:
+    # Opus is resent on its own SSRC: the viewer counts each repair as received, so
+    # its reports say 2 % where the link loses 30 %; the NACKs name every packet lost
+    def run(hidden: bool) -> ViewerProtection:
+        p = ViewerProtection("audio", "policy", can_fec=False, can_red=True, hidden_repairs=hidden)
+        p.on_report(1000, 0, 0.1, 0, 0.0)
+        seq = 1000
+        for second in range(1, 11):
+            lost = [s for s in range(seq, seq + 50) if s % 10 in (1, 4, 7)]  # 30 %
+            p.on_nack(lost, second - 0.5)
+            p.on_nack(lost, second - 0.4)  # asked again: the same losses
+            seq += 50
+            p.on_report(seq, second, 0.1, 4000 * second, float(second))  # 1 of 50 left
+        return p
+
+    hidden = run(True)
+    assert hidden.loss == pytest.approx(0.3, abs=0.001)
+    assert hidden.red_distance == run_at(0.3).red_distance == 5
+    shown = run(False)  # with RTX the reports are the link's own: NACKs change nothing
+    assert shown.loss == pytest.approx(0.02, abs=0.001)
+    assert shown.red_distance == run_at(0.02).red_distance == 1
+
+
+def test_a_nack_repeated_after_nack_memory_counts_again() -> None:
+    p = ViewerProtection("audio", "policy", can_fec=False, can_red=True, hidden_repairs=True)
+    p.on_report(1000, 0, 0.1, 0, 0.0)
+    p.on_nack([1010], 0.1)
+    p.on_nack([1010], 0.5)
+    p.on_nack([1011, 1010], 2.2)  # 1010 forgotten by now (2 s): a new loss
+    p.on_report(1100, 0, 0.1, 4000, 2.5)
+    assert p.loss == pytest.approx(0.5 * 3 / 100)
+
+
+def run_at(loss: float) -> ViewerProtection:
+    p = ViewerProtection("audio", "policy", can_fec=False, can_red=True)
+    report(p, loss, 0.1, times=10)
+    return p
 
 
 def test_a_viewer_without_ulpfec_never_gets_fec() -> None:
