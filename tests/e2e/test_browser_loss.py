@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Route
+from playwright.sync_api import Page, Route
 
 from interlive.bench.system import Metrics
 from interlive.lab.impair import ImpairmentConfig
@@ -87,6 +87,7 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
             time.sleep(WINDOW)  # the measurement window itself, not a wait for a condition
             last = peer_summary(viewer)
             after, audio_after, metrics_after = video_of(last), audio_of(last), server.metrics()
+        audio_down = subscribed(viewer, server.token(room, "bob", "audience"), "audio")
         publisher.evaluate("window.interlive.stop()")
 
     def delta(key: str, a: dict[str, Any] = after, b: dict[str, Any] = before) -> float:
@@ -121,6 +122,30 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
     print(f"audio: RED packets +{red:.0f}, samples +{samples:.0f}, concealed +{concealed:.0f}")
     assert red > 0
     assert samples > WINDOW * 48_000 * 0.9
+    # the page asked for audio NACK (web/audio-nack.js), so Chromium's NetEq asks for
+    # lost Opus too and the server resends it from the audio down-track's history
+    print(f"audio down-track: {audio_down}, Chromium audio nackCount "
+          f"+{delta('nackCount', audio_after, audio_before):.0f}")  # fmt: skip
+    assert audio_down["nacks_received"] > 0
+    assert audio_down["retransmissions_sent"] > 0
+    assert audio_down["protection"]["nack"] is True
+
+
+SESSION_STATS_JS = """
+async (token) => {
+  const response = await fetch(window.interlive.location + "/stats",
+                               {headers: {Authorization: "Bearer " + token}});
+  return await response.json();
+}
+"""
+
+
+def subscribed(page: Page, token: str, kind: str) -> dict[str, Any]:
+    """The server's view of the ``kind`` stream it sends the page's WHEP session."""
+    stats = page.evaluate(SESSION_STATS_JS, token)
+    streams: list[dict[str, Any]] = [s for s in stats["subscribed"] if s["kind"] == kind]
+    assert len(streams) == 1, stats
+    return streams[0]
 
 
 @dataclass

@@ -254,10 +254,30 @@ def theory_decision(
     return ProtectionDecision(reason=f"{protection} does nothing for {kind}")
 
 
-def theory_residual(protection: Protection, kind: MediaKind, loss: LossSpec, rtt: float) -> float:
-    """The share of ``kind``'s packets the model expects left unrepaired in time."""
+def theory_residual(
+    protection: Protection,
+    kind: MediaKind,
+    loss: LossSpec,
+    rtt: float,
+    *,
+    audio_buffer: float | None = None,
+) -> float:
+    """The share of ``kind``'s packets the model expects left unrepaired in time.
+
+    ``audio_buffer`` is the viewer's measured audio jitter buffer (seconds):
+    a viewer that asks for lost Opus (web/audio-nack.js) gets the NACK rounds
+    that fit in it when NACKs are answered.  How deep NetEq's buffer is, the
+    server does not choose (lip sync holds the audio with the video), so the
+    theory takes it as measured; without it audio gets no NACK round.
+    """
     if loss.rate == 0.0:
         return 0.0
     stats = _link(loss, rtt, kind)
     decision = theory_decision(protection, kind, loss, rtt)
-    return expected_residual_loss(stats, decision, _VIEWER_POLICY.config)
+    config = _VIEWER_POLICY.config
+    if kind == "audio" and audio_buffer is not None and protection in ("nack", "policy"):
+        config = replace(config, audio_nack=True)
+        stats = replace(stats, playout_deadline=audio_buffer)
+        attempts = ProtectionPolicy(config).nack_attempts(stats)
+        decision = replace(decision, nack=attempts > 0, nack_attempts=attempts)
+    return expected_residual_loss(stats, decision, config)

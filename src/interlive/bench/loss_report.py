@@ -23,9 +23,11 @@ How the figures are made (all over one measurement window per cell):
   retransmitted (its packet tap sees both);
 * *theory*: :func:`~interlive.bench.loss_cells.theory_residual`, packets the
   model expects left unrepaired in time by the protection the server
-  applies.  For NACK at long RTTs theory counts a retransmission that
-  arrives after the 150 ms deadline as no repair: Chromium still uses it
-  (its jitter buffer waits), so the packet is repaired but the picture froze.
+  applies.  For audio under NACK it counts the rounds that fit in the audio
+  jitter buffer Chromium reports for the window.  For video NACK at long
+  RTTs theory counts a retransmission that arrives after the 150 ms deadline
+  as no repair: Chromium still uses it (its jitter buffer waits), so the
+  packet is repaired but the picture froze.
 """
 
 from __future__ import annotations
@@ -204,6 +206,12 @@ class ChromiumResult:
         return 1000 * self._v("jitterBufferDelay") / emitted if emitted > 0 else None
 
     @property
+    def audio_jitter_buffer(self) -> float | None:
+        """Mean time an audio sample waited in NetEq's buffer over the window, s."""
+        emitted = self._a("jitterBufferEmittedCount")
+        return self._a("jitterBufferDelay") / emitted if emitted > 0 else None
+
+    @property
     def wire_video_loss(self) -> float | None:
         return _wire_loss(self.wire, ("video", "rtx"))
 
@@ -351,11 +359,12 @@ def format_chromium_table(results: Iterable[CellResult]) -> str:
     for r in _sorted(results):
         c = r.cell
         tv = theory_residual(c.protection, "video", c.loss, c.rtt)
-        ta = theory_residual(c.protection, "audio", c.loss, c.rtt)
         ch = r.chromium
         if ch is None:
             lines.append(_failed_row(r, CHROMIUM_COLUMNS))
             continue
+        ta = theory_residual(c.protection, "audio", c.loss, c.rtt,
+                             audio_buffer=ch.audio_jitter_buffer)  # fmt: skip
         lines.append(
             _cond(r) + f"| {_pct(ch.wire_video_loss)} / {_pct(ch.wire_audio_loss)} "
             f"| {_pct(ch.freeze_fraction, 2)} ({ch.freeze_count}) | {_num(ch.fps, 1)} "

@@ -19,7 +19,7 @@ Theory of operation
    ``floor((deadline - detection) / (rtt + processing))`` (DESIGN.md), where
    detection is the reorder grace plus one packet interval, capped at
    ``max_nack_attempts``.  Audio gets NACK only if ``audio_nack`` is set
-   (browsers do not negotiate NACK for Opus).
+   (browsers do not offer NACK for Opus; interlive's pages add it).
 2. *Options, cheapest first.*  Video: ULPFEC rates 0, 0.05, ... 0.5
    (libwebrtc's cap) with "random" or "bursty" masks, priced by the FEC
    packets the encoder would really add for a frame of this bitrate.  Audio:
@@ -242,7 +242,14 @@ def _frame_packets(stats: LinkStats, config: PolicyConfig) -> int:
 
 
 def _nack_round(stats: LinkStats, config: PolicyConfig) -> float:
-    """Seconds between a receiver's requests for the same packet, answer included."""
+    """Seconds between a receiver's requests for the same packet, answer included.
+
+    Video follows ``min_nack_interval`` and ``processing`` (a browser's NACK
+    timer); audio does not: NetEq asks again with every packet it receives,
+    so the first request after a lost resend is answered one RTT later.
+    """
+    if stats.kind == "audio":
+        return max(stats.rtt, config.audio_packet_time)
     return max(stats.rtt, config.min_nack_interval) + config.processing
 
 

@@ -73,7 +73,8 @@ def test_theory_without_repair_is_the_raw_loss() -> None:
     assert theory_residual("none", "video", LossSpec(0.20), 0.1) == pytest.approx(0.20)
     assert theory_residual("none", "audio", LossSpec(0.10, 3.0), 0.1) == pytest.approx(0.10)
     assert theory_residual("policy", "video", LossSpec(0.0), 0.1) == 0.0
-    # a tool does nothing for the other kind: browsers do not NACK Opus, RED is audio's
+    # a tool does nothing for the other kind: RED is audio's, and without the audio
+    # jitter buffer the viewer kept no NACK round is counted for Opus
     assert theory_residual("nack", "audio", LossSpec(0.20), 0.05) == pytest.approx(0.20)
     assert theory_residual("red", "video", LossSpec(0.20), 0.05) == pytest.approx(0.20)
 
@@ -88,6 +89,23 @@ def test_theory_of_nack_counts_the_rounds_that_fit_the_150_ms_deadline() -> None
     # at 200 ms no resend comes back in time: the raw loss
     assert theory_decision("nack", "video", LossSpec(0.20), 0.2).nack_attempts == 0
     assert theory_residual("nack", "video", LossSpec(0.20), 0.2) == pytest.approx(0.20)
+
+
+def test_theory_of_audio_nack_counts_the_rounds_that_fit_the_measured_audio_buffer() -> None:
+    # NetEq sees a loss 5 ms + 20 ms late and asks again with every packet: a round is
+    # the RTT.  In 140 ms of buffer at 100 ms RTT one round fits: 0.2^2
+    loss = LossSpec(0.20)
+    assert theory_residual("nack", "audio", loss, 0.1, audio_buffer=0.14) == pytest.approx(0.04)
+    assert theory_residual("nack", "audio", loss, 0.1, audio_buffer=0.12) == pytest.approx(0.20)
+    assert theory_residual("nack", "audio", loss, 0.2, audio_buffer=0.469) == pytest.approx(0.008)
+    # the policy's RED copies and the rounds multiply: 0.2^5 of RED 4, times 0.2^2 of
+    # the two rounds that fit in 315 ms
+    assert theory_residual("policy", "audio", loss, 0.1, audio_buffer=0.315) == pytest.approx(
+        0.2**5 * 0.2**2
+    )
+    # forced RED answers no NACK: the buffer changes nothing
+    red = theory_residual("red", "audio", loss, 0.1)
+    assert theory_residual("red", "audio", loss, 0.1, audio_buffer=0.5) == red
 
 
 def test_theory_of_red_at_20_percent_is_four_redundant_copies() -> None:

@@ -253,13 +253,16 @@ def test_nack_attempts_that_fit(deadline: float, rtt: float, expected: int) -> N
 
 
 def test_audio_nack_only_when_configured() -> None:
-    """Browsers do not negotiate NACK for Opus, so audio relies on redundancy by default."""
+    """Browsers do not offer NACK for Opus, so audio relies on redundancy by default."""
     stats = audio(0.10, 0.05, deadline=0.3)
     assert POLICY.nack_attempts(stats) == 0
-    policy = ProtectionPolicy(PolicyConfig(audio_nack=True))
-    # detection 25 ms (grace + 20 ms packet), then 55 ms a round: 5 tries.
+    policy = ProtectionPolicy(PolicyConfig(audio_nack=True, processing=0.02))
+    # detection 25 ms (grace + 20 ms packet), then an RTT a round (NetEq asks again
+    # with every packet, on no timer, so processing adds nothing): 5 tries
     assert policy.nack_attempts(stats) == 5
     assert policy.decide(stats) == ProtectionDecision(nack=True, nack_attempts=5)
+    # a round is never shorter than the packet interval the request waits for
+    assert policy.nack_attempts(audio(0.10, 0.005, deadline=0.125)) == 5
 
 
 def test_decisions_stay_in_range_and_more_fec_never_hurts() -> None:
