@@ -218,6 +218,20 @@ def test_report_has_goals_tables_plot_and_failures() -> None:
     assert "- 20 %, 100 ms RTT, none: TimeoutError: x" in report
 
 
+def test_a_run_without_the_sdk_viewer_shows_no_sdk_table() -> None:
+    def report(results: list[CellResult]) -> str:
+        return format_report(results, command="c", when="w", machine="m", duration=15.0,
+                             plot=None)  # fmt: skip
+
+    only_chromium = [cell(L20, 100, "policy", chromium()), cell(L20, 100, "nack", chromium())]
+    assert "SDK viewer" not in report(only_chromium)
+    assert "Chromium viewer" in report(only_chromium)
+    # the SDK viewer ran (or a cell failed): its table is there, failed rows included
+    assert "SDK viewer" in report([full_result()])
+    failed = [*only_chromium, CellResult(Cell(L30, 100, "none"), errors=["TimeoutError: x"])]
+    assert "| 30 % | 100 | none | failed |" in report(failed).split("SDK viewer")[1]
+
+
 def test_results_survive_saving_and_the_plot_is_a_png(tmp_path: Path) -> None:
     results = [
         full_result(),
