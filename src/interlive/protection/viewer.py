@@ -101,7 +101,10 @@ LOSS_PROTECTION_CHOICES: Final[tuple[str, ...]] = get_args(LossProtection)
 
 #: How late a video packet may land and still avoid a freeze (seconds).
 VIDEO_DEADLINE: Final = 0.15
-#: Audio's jitter buffer is shallower; audio NACK is not used, so this only informs stats.
+#: Audio's jitter buffer is shallower.  No NACK round fits in it, so RED is sized as if
+#: audio NACK did not exist: the viewer's NACKs are answered all the same (``nack`` and
+#: ``policy``), and where NetEq holds the audio longer (lip sync with a video asked to
+#: wait) the resends repair what the RED copies lost.
 AUDIO_DEADLINE: Final = 0.1
 #: Shortest span of reports loss and bitrate are measured over (seconds).
 WINDOW: Final = 1.0
