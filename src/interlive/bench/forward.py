@@ -10,6 +10,8 @@ noisy machine:
 - ``remap``: the packet carries an extension that must be dropped (a
   publisher's MID, sent until its first RTCP report), so the header is rebuilt;
 - ``red``: audio for a viewer whose loss turned RED on (RFC 2198 wrapping);
+- ``delay``: video for a lossy viewer the policy asked to wait: every packet
+  carries the playout-delay extension, so its header is rebuilt too;
 - ``rewrite only``: the header rewrite alone, for scale.
 """
 
@@ -63,8 +65,16 @@ class _ProtectingSink:
 
 
 def _fanout_case(
-    srtp: SrtpContext, subscribers: int, packets: int, *, kind: str, extensions: dict[int, bytes]
+    srtp: SrtpContext,
+    subscribers: int,
+    packets: int,
+    *,
+    kind: str,
+    extensions: dict[int, bytes],
+    lossy: bool = False,
 ) -> float:
+    """Microseconds per packet per subscriber; ``lossy`` viewers report 25 % loss first
+    (RED on for audio; for video a playout delay, the viewers having the extension)."""
     counters = WorkerCounters()
     sink = _ProtectingSink(srtp)
     if kind == "video":
@@ -87,6 +97,7 @@ def _fanout_case(
         rtcp_ssrc=5,
         counters=counters,
     )
+    downs = []
     for i in range(subscribers):
         down = DownTrack(
             identity=f"s{i}",
@@ -94,12 +105,13 @@ def _fanout_case(
             mid="1",
             ssrc=100 + i,
             codecs=sub_codecs,
-            extensions={ext.ABS_SEND_TIME: 2},
+            extensions={ext.ABS_SEND_TIME: 2, ext.PLAYOUT_DELAY: 6},
             transport=sink,
             counters=counters,
         )
         down.attach(up, 0.0)
-        if kind == "audio":  # a lossy viewer: two reports a second apart turn RED on
+        downs.append(down)
+        if lossy:  # two reports a second apart turn the protection on
             for now, highest, lost in ((0.0, 1000, 0), (1.0, 1050, 13)):  # 25 % lost
                 down.on_report_block(
                     ReportBlock(
@@ -135,8 +147,14 @@ def _fanout_case(
     # a cost is only meaningful if every packet reached every subscriber, in the form named
     if sink.sent != (packets + 1) * subscribers:
         raise RuntimeError(f"{sink.sent} packets forwarded, expected {(packets + 1) * subscribers}")
-    if kind == "audio" and counters.red_sent != (packets + 1) * subscribers:
+    if lossy and kind == "audio" and counters.red_sent != (packets + 1) * subscribers:
         raise RuntimeError(f"{counters.red_sent} RED packets, expected every audio packet")
+    if (
+        lossy
+        and kind == "video"
+        and not all(d.protection.playout_delay > 0 and d.fec_encoder is None for d in downs)
+    ):
+        raise RuntimeError("the lossy video viewers were not asked to wait (or got FEC)")
     return elapsed / (packets * subscribers) * 1e6
 
 
@@ -167,7 +185,10 @@ def run(subscribers: int, packets: int, rounds: int) -> dict[str, list[float]]:
             srtp, subscribers, packets, kind="video", extensions={2: b"\x01\x02\x03", 4: b"1"}
         ),
         "red": lambda: _fanout_case(
-            srtp, subscribers, packets, kind="audio", extensions={2: b"\x01\x02\x03"}
+            srtp, subscribers, packets, kind="audio", extensions={2: b"\x01\x02\x03"}, lossy=True
+        ),
+        "delay": lambda: _fanout_case(
+            srtp, subscribers, packets, kind="video", extensions={2: b"\x01\x02\x03"}, lossy=True
         ),
         "rewrite only": lambda: _rewrite_only(packets * subscribers),
     }

@@ -177,12 +177,14 @@ def random_drop(
     *,
     protocol: str = "udp",
     source_port: int | None = None,
+    dest_port: int | None = None,
 ) -> Iterator[None]:
     """Drop ``percent`` % of the ``protocol`` packets arriving in ``ns``, at random (nftables).
 
     ``ns`` None means this host's own namespace (loopback traffic passes
     prerouting too); ``source_port`` limits the drop to packets from that
-    port, e.g. one leg of a server's media.
+    port, e.g. the server's media towards its viewers, ``dest_port`` to
+    packets to it, e.g. publishers' media towards the server.
 
     The rule is ``meta l4proto <protocol> numgen random mod 100 < N drop`` in
     a prerouting chain of a table of its own (``mod 10000`` for fractional
@@ -198,11 +200,12 @@ def random_drop(
     else:
         modulus, threshold = 10_000, round(percent * 100)
     run = run_command if ns is None else ns.run
-    match = (
-        ["meta", "l4proto", protocol]
-        if source_port is None
-        else [protocol, "sport", str(source_port)]
-    )
+    match: list[str] = []
+    if source_port is not None:
+        match += [protocol, "sport", str(source_port)]
+    if dest_port is not None:
+        match += [protocol, "dport", str(dest_port)]
+    match = match or ["meta", "l4proto", protocol]
     table = f"interlive_drop_{secrets.token_hex(4)}"
     run("nft", "add", "table", "inet", table)
     try:

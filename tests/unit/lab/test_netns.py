@@ -100,6 +100,15 @@ def test_random_drop_loses_the_configured_share(pair: NetnsPair, link: Link) -> 
     assert _send(link, 2000) == 2000
 
 
+def test_random_drop_can_be_limited_to_a_destination_port(pair: NetnsPair, link: Link) -> None:
+    with random_drop(pair.b, 100, dest_port=PORT + 1):
+        assert _send(link, 500) == 500  # not to that port: untouched
+    with random_drop(pair.b, 100, dest_port=PORT):
+        assert f"udp dport {PORT} drop" in pair.b.run("nft", "list", "ruleset")
+        assert _send(link, 500) == 0
+    assert _send(link, 500) == 500
+
+
 def test_fractional_drop_percentage(pair: NetnsPair, link: Link) -> None:
     with random_drop(pair.b, 2.5):
         assert "mod 10000 < 250 drop" in pair.b.run("nft", "list", "ruleset")
