@@ -188,6 +188,7 @@ class ViewerProtection:
         "_recent_loss",
         "_window",
         "bitrate",
+        "can_nack",
         "can_red",
         "decision",
         "kind",
@@ -206,11 +207,14 @@ class ViewerProtection:
         can_red: bool,
         max_playout_delay: float = DEFAULT_MAX_PLAYOUT_DELAY,
         hidden_repairs: bool = False,
+        can_nack: bool = True,
     ) -> None:
         """``hidden_repairs``: retransmissions go on the media SSRC (no RTX), so the
-        viewer's reports count them as received and the NACKs measure the loss too."""
+        viewer's reports count them as received and the NACKs measure the loss too.
+        ``can_nack``: the viewer negotiated generic NACK for this stream."""
         self.kind: MediaKind = kind
         self.mode: LossProtection = mode
+        self.can_nack = can_nack
         self._fec_negotiated = can_fec and kind == "video"
         #: whether the codec being sent lets the receiver skip lost FEC (see set_codec)
         self._fec_codec = True
@@ -252,8 +256,9 @@ class ViewerProtection:
 
     @property
     def answers_nacks(self) -> bool:
-        """Whether the viewer's NACKs are answered with retransmissions."""
-        return self.mode in ("policy", "nack")
+        """Whether the viewer's NACKs are answered with retransmissions (a viewer that
+        did not negotiate NACK sends none: its tool is not called NACK)."""
+        return self.can_nack and self.mode in ("policy", "nack")
 
     @property
     def red_distance(self) -> int:

@@ -422,6 +422,7 @@ class DownTrack:
         rtx_ssrc: int | None = None,
         protection: LossProtection = "policy",
         max_playout_delay: float = DEFAULT_MAX_PLAYOUT_DELAY,
+        nack: bool = True,
     ) -> None:
         self.identity = identity  # the subscriber's
         self.kind = kind
@@ -475,6 +476,7 @@ class DownTrack:
             # a viewer that cannot be asked to wait is not counted on to wait
             max_playout_delay=max_playout_delay if self._playout_id is not None else 0.0,
             hidden_repairs=self.rtx.rtx_ssrc is None,
+            can_nack=nack,
         )
         self.fec_sent = 0
         self.red_sent = 0

@@ -184,6 +184,7 @@ class ConferenceSession(PeerSession):
             rtx_ssrc=media.rtx_ssrc,
             protection=self.settings.loss_protection,
             max_playout_delay=self.settings.max_playout_delay,
+            nack=media.nack,
         )
         self.downtracks[media.ssrc] = slot
         self.slots[line.mid] = slot

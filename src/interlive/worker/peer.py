@@ -159,6 +159,7 @@ class PeerSession:
                 rtx_ssrc=m.rtx_ssrc,
                 protection=self.settings.loss_protection,
                 max_playout_delay=self.settings.max_playout_delay,
+                nack=m.nack,
             )
             for m in plan.send
         }

@@ -283,3 +283,15 @@ def test_tool_names_the_repair_in_use() -> None:
     report(audio, 0.10, 0.05)
     assert audio.tool == "red"
     assert ViewerProtection("video", "none", can_fec=True, can_red=True).tool == "none"
+
+
+def test_a_viewer_that_did_not_negotiate_nack_is_not_counted_as_getting_it() -> None:
+    # the SDK's aiortc offers no NACK for Opus: its audio gets RED alone, and says so
+    p = ViewerProtection("audio", "policy", can_fec=False, can_red=True, can_nack=False)
+    report(p, 0.20, 0.050)
+    assert not p.answers_nacks
+    assert p.red_distance > 0 and p.tool == "red"
+    assert p.stats()["nack"] is False
+    asked = ViewerProtection("audio", "policy", can_fec=False, can_red=True)
+    report(asked, 0.20, 0.050)
+    assert asked.answers_nacks and asked.tool == "red+nack"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from interlive.protection.red import RedBlock, decode_red, encode_red, strip_red
 from interlive.rtp import extensions as ext
 from interlive.rtp.packet import RtpPacket
@@ -226,6 +228,30 @@ def audio_pair(sub_codecs: list[Codec]) -> tuple[UpTrack, Sink, WorkerCounters]:
                      extensions={}, transport=sub, counters=counters)  # fmt: skip
     down.attach(up, 0.0)
     return up, sub, counters
+
+
+@pytest.mark.parametrize("negotiated", [True, False])
+def test_audio_nack_is_answered_with_a_plain_resend_only_when_negotiated(
+    negotiated: bool,
+) -> None:
+    counters, pub, sub = WorkerCounters(), Sink(), Sink()
+    up = UpTrack(identity="alice", kind="audio", ssrc=7, codecs=[OPUS_PUB], extensions={},
+                 upstream=pub, rtcp_ssrc=9, counters=counters)  # fmt: skip
+    down = DownTrack(identity="bob", kind="audio", mid="0", ssrc=8, codecs=[OPUS_PUB],
+                     extensions={}, transport=sub, counters=counters, nack=negotiated)  # fmt: skip
+    down.attach(up, 0.0)
+    for seq in (5, 6, 7):
+        plain = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960, ssrc=7,
+                          payload=bytes([seq]) * 40)  # fmt: skip
+        up.on_rtp(RtpPacket.parse(bytes(plain)), seq * 0.02)
+    lost = sub.rtp[1]
+    down.on_nack([lost.sequence_number], 0.2)
+    if negotiated:  # browsers negotiate no RTX for Opus: the packet again, as it was sent
+        assert len(sub.rtp) == 4 and sub.rtp[3].data == lost.data
+        assert down.describe()["retransmissions_sent"] == 1
+    else:  # asked for without having negotiated it: not answered
+        assert len(sub.rtp) == 3 and down.describe()["retransmissions_sent"] == 0
+    assert down.describe()["nacks_received"] == 1
 
 
 def test_red_passes_through_to_a_viewer_that_negotiated_it() -> None:
