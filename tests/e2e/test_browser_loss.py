@@ -133,24 +133,32 @@ def test_viewer_behind_10_percent_loss_decodes_continuously(server: RunningServe
 
 SESSION_STATS_JS = """
 async (token) => {
-  const response = await fetch(window.interlive.location + "/stats",
-                               {headers: {Authorization: "Bearer " + token}});
+  const location = window.interlive && window.interlive.location;
+  if (!location) return null;  // not negotiated yet
+  const response = await fetch(location + "/stats", {headers: {Authorization: "Bearer " + token}});
+  if (!response.ok) return {error: response.status + " " + await response.text()};
   return await response.json();
 }
 """
 
 
-def session_stream(page: Page, token: str, direction: str, kind: str) -> dict[str, Any]:
+def session_stream(page: Page, token: str, direction: str, kind: str) -> dict[str, Any] | None:
     """The server's view of the ``kind`` stream of the page's WHIP/WHEP session,
-    ``direction`` "published" (received from it) or "subscribed" (sent to it)."""
+    ``direction`` "published" (received from it) or "subscribed" (sent to it); None
+    until the page has a session."""
     stats = page.evaluate(SESSION_STATS_JS, token)
+    if stats is None:
+        return None
+    assert "error" not in stats, stats
     streams: list[dict[str, Any]] = [s for s in stats[direction] if s["kind"] == kind]
     assert len(streams) == 1, stats
     return streams[0]
 
 
 def subscribed(page: Page, token: str, kind: str) -> dict[str, Any]:
-    return session_stream(page, token, "subscribed", kind)
+    stream = session_stream(page, token, "subscribed", kind)
+    assert stream is not None, "the page has no session"
+    return stream
 
 
 def test_a_lossy_publisher_has_its_lost_audio_asked_for_and_resent(server: RunningServer) -> None:
@@ -167,7 +175,7 @@ def test_a_lossy_publisher_has_its_lost_audio_asked_for_and_resent(server: Runni
         )  # fmt: skip
         poll(
             lambda: session_stream(publisher, token, "published", "audio"),
-            lambda audio: audio["packets_received"] > 50,
+            lambda audio: audio is not None and audio["packets_received"] > 50,
             timeout=20.0,
             what="the publisher's audio arriving",
         )
@@ -176,6 +184,7 @@ def test_a_lossy_publisher_has_its_lost_audio_asked_for_and_resent(server: Runni
             audio = session_stream(publisher, token, "published", "audio")
         publisher.evaluate("window.interlive.stop()")
     print(f"published audio under 10 % loss: {audio}")
+    assert audio is not None
     nack = audio["nack"]
     assert nack is not None, "audio NACK was not negotiated"
     assert nack["nacks_sent"] > 0
