@@ -57,7 +57,12 @@ viewers' decoders frozen until their own NACKs fail and their keyframe
 requests come back through the SFU a second or more later.
 
 *Arrivals.*  A packet that fills an entry (late, reordered or retransmitted)
-removes it; one that was NACKed counts in ``recovered``.  A retransmitted
+removes it; one that was NACKed counts in ``recovered`` and is remembered
+(the last :data:`REPAIRED_MEMORY`), so :meth:`NackGenerator.repaired` can
+tell a caller that a second copy is a duplicate: the original arriving after
+its retransmission, or a second answer to a repeated request.  Plain
+retransmissions (audio has no RTX) look like any packet, so only this memory
+tells them apart.  A retransmitted
 packet (``retransmitted=True``, e.g. unwrapped from RTX) never opens a gap or
 moves the highest sequence number, so a stray retransmission cannot make the
 generator NACK the packets between.  Duplicates and packets older than every
@@ -76,6 +81,7 @@ from typing import Any
 __all__ = [
     "AUDIO_DEADLINE",
     "DEFAULT_RTT",
+    "REPAIRED_MEMORY",
     "VIDEO_DEADLINE",
     "NackGenerator",
     "NackRequest",
@@ -87,6 +93,9 @@ VIDEO_DEADLINE = 1.0
 AUDIO_DEADLINE = 0.2
 #: Round-trip time assumed until one is measured (seconds).
 DEFAULT_RTT = 0.1
+#: How many repaired sequence numbers are remembered to spot a second copy (a few
+#: seconds of losses at 30 %: copies come within a few round trips).
+REPAIRED_MEMORY = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +168,8 @@ class NackGenerator:
             self.set_rtt(rtt)
         # ext seq -> entry; insertion order is sequence order (gaps open above the highest)
         self._missing: dict[int, _Missing] = {}
+        # ext seqs that arrived after being NACKed, oldest first
+        self._repaired: dict[int, None] = {}
         self._highest: int | None = None
         self._last_arrival = 0.0
         self._keyframe_at: float | None = None
@@ -191,6 +202,10 @@ class NackGenerator:
     def __contains__(self, ext_seq: object) -> bool:
         """Whether ``ext_seq`` is missing (e.g. to drop a duplicate retransmission)."""
         return ext_seq in self._missing
+
+    def repaired(self, ext_seq: int) -> bool:
+        """Whether ``ext_seq`` already arrived after being NACKed: another copy is a duplicate."""
+        return ext_seq in self._repaired
 
     @property
     def missing(self) -> list[int]:
@@ -241,6 +256,10 @@ class NackGenerator:
         if entry is not None:
             if entry.tries:
                 self.recovered += 1
+                repaired = self._repaired
+                repaired[ext_seq] = None
+                if len(repaired) > REPAIRED_MEMORY:
+                    del repaired[next(iter(repaired))]
                 delay = now - entry.expected
                 self.repair_delay_total += delay
                 if delay > self.repair_delay_max:

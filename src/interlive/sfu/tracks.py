@@ -236,12 +236,16 @@ class UpTrack:
     def _receive(self, packet: RtpPacket, now: float, late: bool, *, check: bool) -> int | None:
         """Account for a packet in the sequence space: statistics, NACK; None if a duplicate."""
         ext_seq = self.unwrapper.unwrap(packet.sequence_number)
-        if late and check and (self.nack is None or ext_seq not in self.nack):
-            # the original arrived after all (or was given up): a copy would be a duplicate
+        nack = self.nack
+        if check and (
+            (late and (nack is None or ext_seq not in nack))
+            or (nack is not None and nack.repaired(ext_seq))
+        ):
+            # a retransmission of a packet we have (arrived after all, or given up), or a
+            # second copy of one repaired: plain resends (audio) look like any packet
             self.counters.drop("rtx_duplicate")
             return None
         self.stats.on_packet(ext_seq, packet.timestamp, now, len(packet.data))
-        nack = self.nack
         if nack is not None:
             nack.on_packet(ext_seq, now, retransmitted=late)
             if len(nack):  # losses pending: NACK as soon as due, not on the next tick

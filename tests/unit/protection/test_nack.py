@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interlive.protection.nack import AUDIO_DEADLINE, DEFAULT_RTT, NackGenerator, NackRequest
+from interlive.protection.nack import (
+    AUDIO_DEADLINE,
+    DEFAULT_RTT,
+    REPAIRED_MEMORY,
+    NackGenerator,
+    NackRequest,
+)
 from interlive.rtp.rtcp import Nack, parse_rtcp
 from interlive.rtp.seq import SequenceUnwrapper
 
@@ -52,6 +58,34 @@ def test_single_loss_recovered_by_retransmission() -> None:
     gen.on_packet(102, 0.08, retransmitted=True)
     assert len(gen) == 0 and gen.get_timer() is None
     assert (gen.nacks_sent, gen.retries, gen.recovered, gen.given_up) == (1, 0, 1, 0)
+
+
+def test_a_repaired_packet_is_remembered_so_a_second_copy_is_known() -> None:
+    gen = NackGenerator(rtt=0.05)
+    for seq, now in ((100, 0.0), (102, 0.02), (103, 0.03)):
+        gen.on_packet(seq, now)  # 101 lost
+    assert gen.poll(0.03) == NackRequest([101], False)
+    gen.on_packet(104, 0.04)
+    gen.on_packet(101, 0.09)  # the resend, plain: it looks like any packet
+    assert gen.repaired(101)
+    # packets never asked for are not "repaired", whatever their order
+    assert not gen.repaired(100) and not gen.repaired(104)
+    gen.on_packet(106, 0.10)
+    gen.on_packet(105, 0.101)  # reordered within the grace: never NACKed
+    assert not gen.repaired(105) and gen.reordered == 1
+
+
+def test_the_repaired_memory_is_bounded() -> None:
+    gen = NackGenerator(rtt=0.01, reorder_grace=0.0, max_missing=5000, max_gap=5000)
+    gen.on_packet(0, 0.0)
+    seq = 0
+    for i in range(REPAIRED_MEMORY + 10):  # one loss in two, each repaired
+        gen.on_packet(seq + 2, 0.01 * i)
+        gen.poll(0.01 * i)
+        gen.on_packet(seq + 1, 0.01 * i + 0.005)
+        seq += 2
+    assert gen.recovered == REPAIRED_MEMORY + 10
+    assert not gen.repaired(1) and gen.repaired(seq - 1)  # the oldest forgotten
 
 
 def test_burst_of_five_is_one_request() -> None:

@@ -357,6 +357,26 @@ def test_rtx_copy_of_a_packet_that_arrived_is_not_forwarded_twice() -> None:
     assert net.worker.op_stats()["drops"]["rtx_duplicate"] == 1
 
 
+def test_a_second_copy_of_a_repaired_packet_is_not_forwarded() -> None:
+    net = Network()
+    pub = net.join("alice", publish=True)
+    sub = net.join("bob", publish=False)
+    assert pub.core.srtp is not None and pub.streams is not None
+    ssrc = pub.streams.video_ssrc
+    packets = {seq: vp8_packet(seq, key=seq == 10, ssrc=ssrc, payload=bytes([seq]) * 8)
+               for seq in range(10, 14)}  # fmt: skip
+    for seq in (10, 11, 13):
+        net.send(pub, pub.core.srtp.protect_rtp(packets[seq]))
+    net.tick(0.05)  # 12 is NACKed
+    repair = rtx_packet(packets[12], rtx_ssrc=pub.streams.rtx_ssrc, rtx_pt=97, rtx_seq=500)
+    net.send(pub, pub.core.srtp.protect_rtp(repair))
+    forwarded = len(sub.rtp)
+    # the original, late after all: without RTX (Opus) a resend looks just like it
+    net.send(pub, pub.core.srtp.protect_rtp(packets[12]))
+    assert len(sub.rtp) == forwarded == 4
+    assert net.worker.op_stats()["drops"]["rtx_duplicate"] == 1
+
+
 def test_nack_goes_out_with_the_next_packet_once_due_not_only_on_the_tick() -> None:
     net = Network()
     pub = net.join("alice", publish=True)
