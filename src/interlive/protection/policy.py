@@ -301,15 +301,15 @@ class ProtectionPolicy:
         return self.config.reorder_grace + 1.0 / _packet_rate(stats, self.config)
 
     def _waits(self, stats: LinkStats, attempts: int) -> list[tuple[float, int]]:
-        """(playout delay, NACK attempts): no delay, then the shortest for each extra round.
+        """(playout delay, NACK attempts) for video: no delay, then the shortest for each
+        extra round.
 
         Only delays that let one more round land are worth asking for; each is
         rounded up to ``playout_delay_step`` and kept within ``max_playout_delay``.
         """
         config = self.config
         waits = [(0.0, attempts)]
-        no_nack = stats.kind == "audio" and not config.audio_nack
-        if no_nack or config.max_playout_delay <= 0.0:
+        if config.max_playout_delay <= 0.0:
             return waits
         step, round_time = config.playout_delay_step, _nack_round(stats, config)
         for more in range(attempts + 1, config.max_nack_attempts + 1):
