@@ -371,13 +371,12 @@ class ViewerProtection:
         if mode == "none":
             return ProtectionDecision(reason="forced: no repair")
         stats = self.link_stats()
-        if mode == "policy" and self.kind == "video" and not self.can_fec:
+        if mode == "policy":
             # without FEC the policy spends latency instead (more NACK rounds)
-            config = replace(self._config, fec_allowed=False)
+            config = replace(self._config, fec_allowed=self.can_fec)
             decision = ProtectionPolicy(config).decide(stats)
-            decision = replace(decision, reason=f"{decision.reason} (no FEC: {self._no_fec()})")
-        elif mode == "policy":
-            decision = ProtectionPolicy(self._config).decide(stats)
+            if self.kind == "video" and not self.can_fec:
+                decision = replace(decision, reason=f"{decision.reason} (no FEC: {self._no_fec()})")
         elif mode == "nack":
             decision = ProtectionPolicy(self._config).decide(replace(stats, loss_rate=0.0))
             decision = replace(decision, reason="forced: NACK only")
