@@ -70,7 +70,7 @@ from aiohttp import web
 from interlive.auth import AccessToken, Grants, Role, TokenError, bearer_token, verify_token
 from interlive.media.avc import AudioSpecificConfig
 from interlive.media.flv import FlvMuxer, FlvReader, FlvTag
-from interlive.media.flv_queue import QueueLimits, Verdict
+from interlive.media.flv_queue import Verdict
 from interlive.media.h264_rtp import annexb_to_nals, nal_type
 from interlive.media.rtp_flv import StartTags
 from interlive.mix.job import LiveRequestError, LiveSpec, parse_live_patch, parse_live_request
@@ -173,16 +173,6 @@ class FlvPlayer(QueuedPlayer):
     verdicts: drops are counted, a ``DISCONNECT`` closes the player (reason
     ``slow``) and kills its socket.
     """
-
-    def __init__(
-        self,
-        protocol: str,
-        name: str,
-        kill: Callable[[], None],
-        limits: QueueLimits | None = None,
-        stats: PlaybackStats | None = None,
-    ) -> None:
-        super().__init__(protocol, name, kill, limits, stats or PlaybackStats())
 
     def offer(self, tags: Sequence[FlvTag], config: Sequence[FlvTag]) -> None:
         """The mix's new tags; ``config`` are the tags a player starts with."""

@@ -156,13 +156,13 @@ class QueuedPlayer:
         protocol: str,
         name: str,
         kill: Callable[[], None],
-        limits: QueueLimits | None,
-        stats: PlaybackStats,
+        limits: QueueLimits | None = None,
+        stats: PlaybackStats | None = None,
     ) -> None:
         self.protocol = protocol
         self.name = name
         self.queue = PlayerQueue(limits)
-        self.stats = stats
+        self.stats = stats if stats is not None else PlaybackStats()
         self._kill = kill
         self._wake = asyncio.Event()
         #: why the player ended (``slow``, ``ended``, ``left``, ...), None while it plays
