@@ -283,7 +283,9 @@ def rtx_packet(original: bytes, *, rtx_ssrc: int, rtx_pt: int, rtx_seq: int) -> 
     )  # fmt: skip
 
 
-def test_publisher_loss_is_nacked_and_repaired_by_rtx() -> None:
+def lossy_publisher() -> tuple[Network, Peer, Peer, dict[int, bytes]]:
+    """A publisher whose video packets 10-14 reached the worker but 12, and a subscriber;
+    the worker has had 50 ms to NACK 12."""
     net = Network()
     pub = net.join("alice", publish=True)
     sub = net.join("bob", publish=False)
@@ -294,10 +296,22 @@ def test_publisher_loss_is_nacked_and_repaired_by_rtx() -> None:
     for seq in (10, 11, 13, 14):  # 12 is lost on the way in
         net.send(pub, pub.core.srtp.protect_rtp(packets[seq]))
     net.tick(0.05)
-    nacks = [p for p in pub.rtcp if isinstance(p, Nack)]
-    assert nacks and nacks[0].media_ssrc == ssrc and nacks[0].lost == [12]
+    return net, pub, sub, packets
+
+
+def repair_12(net: Network, pub: Peer, packets: dict[int, bytes]) -> None:
+    """The publisher answers the NACK for 12 in RTX."""
+    assert pub.core.srtp is not None and pub.streams is not None
     repair = rtx_packet(packets[12], rtx_ssrc=pub.streams.rtx_ssrc, rtx_pt=97, rtx_seq=500)
     net.send(pub, pub.core.srtp.protect_rtp(repair))
+
+
+def test_publisher_loss_is_nacked_and_repaired_by_rtx() -> None:
+    net, pub, sub, packets = lossy_publisher()
+    assert pub.streams is not None
+    nacks = [p for p in pub.rtcp if isinstance(p, Nack)]
+    assert nacks and nacks[0].media_ssrc == pub.streams.video_ssrc and nacks[0].lost == [12]
+    repair_12(net, pub, packets)
     # the subscriber gets the repaired packet under the number the gap left for it
     by_payload = {p.payload[-8:]: p.sequence_number for p in sub.rtp}
     assert by_payload[bytes([12]) * 8] == (by_payload[bytes([11]) * 8] + 1) & 0xFFFF
@@ -358,22 +372,13 @@ def test_rtx_copy_of_a_packet_that_arrived_is_not_forwarded_twice() -> None:
 
 
 def test_a_second_copy_of_a_repaired_packet_is_not_forwarded() -> None:
-    net = Network()
-    pub = net.join("alice", publish=True)
-    sub = net.join("bob", publish=False)
-    assert pub.core.srtp is not None and pub.streams is not None
-    ssrc = pub.streams.video_ssrc
-    packets = {seq: vp8_packet(seq, key=seq == 10, ssrc=ssrc, payload=bytes([seq]) * 8)
-               for seq in range(10, 14)}  # fmt: skip
-    for seq in (10, 11, 13):
-        net.send(pub, pub.core.srtp.protect_rtp(packets[seq]))
-    net.tick(0.05)  # 12 is NACKed
-    repair = rtx_packet(packets[12], rtx_ssrc=pub.streams.rtx_ssrc, rtx_pt=97, rtx_seq=500)
-    net.send(pub, pub.core.srtp.protect_rtp(repair))
+    net, pub, sub, packets = lossy_publisher()
+    assert pub.core.srtp is not None
+    repair_12(net, pub, packets)
     forwarded = len(sub.rtp)
     # the original, late after all: without RTX (Opus) a resend looks just like it
     net.send(pub, pub.core.srtp.protect_rtp(packets[12]))
-    assert len(sub.rtp) == forwarded == 4
+    assert len(sub.rtp) == forwarded == len(packets)
     assert net.worker.op_stats()["drops"]["rtx_duplicate"] == 1
 
 
